@@ -1,0 +1,57 @@
+"""The environment registry: one id -> one factory returning ``(env, env_params)``.
+
+Families live behind prefixes (gymnax ids as they are; ``brax/<name>`` and
+``mjx/<name>`` for the adapters that follow), so ``names()`` lists everything a
+user can pass to ``make``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from typing import Any
+
+EnvFactory = Callable[..., tuple[Any, Any]]
+
+_FACTORIES: dict[str, EnvFactory] = {}
+
+
+class UnknownEnvironmentError(ValueError):
+    """Raised by ``make`` for an id that is not registered."""
+
+
+def register(env_id: str, factory: EnvFactory) -> None:
+    """Register ``factory(**kwargs) -> (env, env_params)`` under ``env_id``."""
+    if not isinstance(env_id, str) or not env_id:
+        raise TypeError(f"environment id must be a non-empty string, got {env_id!r}")
+    if env_id in _FACTORIES:
+        raise ValueError(f"environment id {env_id!r} is already registered")
+    _FACTORIES[env_id] = factory
+
+
+def names() -> list[str]:
+    """Every registered id, in registration order."""
+    return list(_FACTORIES)
+
+
+def closest_names(env_id: str, n: int = 5) -> list[str]:
+    """Registered ids that look like ``env_id`` (case-insensitive), best first."""
+    lowered = {name.lower(): name for name in _FACTORIES}
+    query = str(env_id).lower()
+    matches = difflib.get_close_matches(query, list(lowered), n=n, cutoff=0.3)
+    contained = [k for k in lowered if query and (query in k or k in query)]
+    ordered = list(dict.fromkeys(matches + contained))[:n]
+    return [lowered[m] for m in ordered]
+
+
+def make(env_id: str, **kwargs: Any) -> tuple[Any, Any]:
+    """Build a registered environment: ``env, env_params = make(id, **kwargs)``."""
+    factory = _FACTORIES.get(env_id)
+    if factory is None:
+        suggestions = closest_names(env_id)
+        hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
+        raise UnknownEnvironmentError(
+            f"unknown environment id {env_id!r}.{hint} "
+            f"(`purejaxrl envs` or `purejaxrl.envs.names()` lists all {len(_FACTORIES)} ids)"
+        )
+    return factory(**kwargs)

@@ -1,0 +1,180 @@
+"""Configs as frozen dataclass pytrees.
+
+Fields marked ``static(...)`` fix shapes or choices (env id, num_envs, network
+sizes) and live in the pytree's treedef: changing one recompiles. Every other
+field is a traced leaf, so numeric hyperparameters can be vmapped (seeds x
+sweeps in one call) and even differentiated.
+
+    @pytree_dataclass
+    class Config:
+        env: str = static("CartPole-v1")
+        lr: float = 2.5e-4
+
+Validation runs in ``__post_init__``. jax rebuilds configs from leaves that
+may be tracers, ``None`` or sentinels (vmap axes), so numeric checks only look
+at concrete numbers; static fields are always checked.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import itertools
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+import jax
+import numpy as np
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """An impossible config; the message names the offending field."""
+
+
+def static(default: Any = dataclasses.MISSING, **kwargs: Any) -> Any:
+    """A field that is part of the treedef (not traced, not vmappable)."""
+    return dataclasses.field(default=default, metadata={"static": True}, **kwargs)
+
+
+def pytree_dataclass(cls: type[T]) -> type[T]:
+    """Make ``cls`` a frozen dataclass registered as a pytree."""
+    cls = dataclasses.dataclass(frozen=True)(cls)
+    fields = dataclasses.fields(cls)
+    jax.tree_util.register_dataclass(
+        cls,
+        data_fields=[f.name for f in fields if not f.metadata.get("static")],
+        meta_fields=[f.name for f in fields if f.metadata.get("static")],
+    )
+    return cls
+
+
+def traced_fields(config: Any) -> list[str]:
+    return [f.name for f in dataclasses.fields(config) if not f.metadata.get("static")]
+
+
+def static_fields(config: Any) -> list[str]:
+    return [f.name for f in dataclasses.fields(config) if f.metadata.get("static")]
+
+
+def concrete_values(value: Any) -> np.ndarray | None:
+    """``value`` as a numpy array when it is a concrete number, else ``None``.
+
+    Tracers, ``None`` and jax's internal sentinels give ``None`` so that
+    validation skips them.
+    """
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float, np.number, np.ndarray)):
+        return np.asarray(value)
+    if isinstance(value, jax.Array) and not isinstance(value, jax.core.Tracer):
+        try:
+            return np.asarray(value)
+        except Exception:  # noqa: BLE001 - abstract or deleted arrays are not checked
+            return None
+    return None
+
+
+def check(config: Any, name: str, ok: Callable[[np.ndarray], Any], requirement: str) -> None:
+    """Raise ``ConfigError`` if the concrete value of field ``name`` fails ``ok``."""
+    raw = getattr(config, name)
+    value = concrete_values(raw)
+    if value is None:
+        return
+    if not np.all(ok(value)):
+        raise ConfigError(f"{type(config).__name__}.{name} must be {requirement}, got {raw!r}")
+
+
+def require(condition: bool, config: Any, name: str, message: str) -> None:
+    """Raise ``ConfigError`` naming field ``name`` unless ``condition``."""
+    if not condition:
+        raise ConfigError(f"{type(config).__name__}.{name}: {message}")
+
+
+def frozen_kwargs(kwargs: Mapping[str, Any] | Iterable[Any] | None) -> tuple:
+    """A hashable, order-independent form of keyword arguments for static fields.
+
+    Accepts a mapping, ``(key, value)`` pairs, or ``"key=value"`` strings (from
+    the command line; values are read as Python literals where possible).
+    """
+    if kwargs is None:
+        return ()
+    items = kwargs.items() if isinstance(kwargs, Mapping) else kwargs
+    pairs = []
+    for item in items:
+        if isinstance(item, str):
+            if "=" not in item:
+                raise ConfigError(f"keyword argument {item!r} must look like key=value")
+            key, text = item.split("=", 1)
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                value = text
+            pairs.append((key, value))
+        elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+            pairs.append(item)
+        else:
+            raise ConfigError(f"keyword arguments must be a mapping or (key, value) pairs, got {item!r}")
+    return tuple(sorted(pairs))
+
+
+def _without_validation(cls: type[T], values: Mapping[str, Any]) -> T:
+    """Build a config bypassing ``__post_init__`` (for vmap axis specs)."""
+    obj = object.__new__(cls)
+    for name, value in values.items():
+        object.__setattr__(obj, name, value)
+    return obj
+
+
+def _as_32bit(values: list[Any]) -> np.ndarray:
+    array = np.asarray(values)
+    if np.issubdtype(array.dtype, np.floating):
+        return array.astype(np.float32)
+    if np.issubdtype(array.dtype, np.integer):
+        return array.astype(np.int32)
+    return array
+
+
+def sweep(config: T, **grid: Iterable[Any]) -> tuple[T, T]:
+    """A batched config over the Cartesian product of ``grid`` and its ``in_axes``.
+
+    Only traced fields can be swept. For ``sweep(c, lr=[1e-3, 3e-4], gamma=[0.9, 0.99])``
+    the result holds 4 points in row-major order (``lr`` slowest): ``configs.lr``
+    is ``[1e-3, 1e-3, 3e-4, 3e-4]`` and ``configs.gamma`` ``[0.9, 0.99, 0.9, 0.99]``.
+
+        configs, in_axes = sweep(config, lr=[...], gamma=[...])
+        train_grid = jax.vmap(jax.vmap(algo.train, in_axes=(None, 0)), in_axes=(in_axes, None))
+        state, metrics = train_grid(configs, keys)   # leading axes: (grid, seeds)
+    """
+    if not dataclasses.is_dataclass(config):
+        raise TypeError(f"sweep expects a config dataclass, got {type(config).__name__}")
+    if not grid:
+        raise ValueError("sweep needs at least one field, e.g. sweep(config, lr=[1e-3, 3e-4])")
+    traced = set(traced_fields(config))
+    for name, values in grid.items():
+        if name not in {f.name for f in dataclasses.fields(config)}:
+            raise ConfigError(f"{type(config).__name__} has no field {name!r} to sweep")
+        if name not in traced:
+            raise ConfigError(
+                f"{type(config).__name__}.{name} is static (it fixes shapes or choices) and "
+                "cannot be vmapped; run one sweep per value instead"
+            )
+    columns = {name: list(values) for name, values in grid.items()}
+    for name, values in columns.items():
+        if not values:
+            raise ConfigError(f"sweep over {type(config).__name__}.{name} got no values")
+    points = list(itertools.product(*columns.values()))
+    batched = {name: _as_32bit([point[i] for point in points]) for i, name in enumerate(columns)}
+    configs = dataclasses.replace(config, **batched)  # validates every grid point
+    axes = {f.name: (0 if f.name in columns else None) for f in dataclasses.fields(config)}
+    for name in static_fields(config):
+        axes[name] = getattr(config, name)
+    return configs, _without_validation(type(config), axes)
+
+
+def sweep_points(configs: T, in_axes: T) -> list[dict[str, float]]:
+    """The swept values of each grid point, in order (for tables and plots)."""
+    swept = [name for name in traced_fields(configs) if getattr(in_axes, name) == 0]
+    size = len(np.asarray(getattr(configs, swept[0])))
+    return [{name: float(np.asarray(getattr(configs, name))[i]) for name in swept} for i in range(size)]

@@ -1,0 +1,73 @@
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+
+from purejaxrl import ConfigError, sweep, sweep_points
+from purejaxrl.algorithms import ppo
+
+
+def test_config_is_a_frozen_pytree_with_static_and_traced_fields():
+    config = ppo.Config()
+    leaves, treedef = jax.tree_util.tree_flatten(config)
+    assert len(leaves) == 7  # lr, gamma, gae_lambda, clip_eps, ent_coef, vf_coef, max_grad_norm
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.lr = 1.0  # type: ignore[misc]
+    changed = dataclasses.replace(config, num_envs=4)
+    assert jax.tree_util.tree_structure(changed) != treedef  # static change -> new treedef
+    assert jax.tree_util.tree_structure(dataclasses.replace(config, lr=1.0)) == treedef
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"num_envs": 3, "num_steps": 5, "num_minibatches": 4}, "num_minibatches"),
+        ({"lr": -1.0}, "lr"),
+        ({"gamma": 1.5}, "gamma"),
+        ({"num_envs": 0}, "num_envs"),
+        ({"total_timesteps": 10}, "total_timesteps"),
+        ({"activation": "sigmoidish"}, "activation"),
+        ({"objective": "nope"}, "objective"),
+        ({"hidden_sizes": ()}, "hidden_sizes"),
+        ({"env": "CartPol-v1"}, "env"),
+    ],
+)
+def test_bad_configs_raise_errors_naming_the_field(changes, field):
+    with pytest.raises(ConfigError, match=rf"Config\.{field}"):
+        ppo.Config(**changes)
+
+
+def test_unknown_env_suggests_close_names():
+    with pytest.raises(ConfigError, match="CartPole-v1"):
+        ppo.Config(env="cartpole")
+
+
+def test_env_kwargs_accept_mapping_pairs_and_cli_strings():
+    a = ppo.Config(env_kwargs={"b": 2, "a": 1})
+    b = ppo.Config(env_kwargs=["a=1", "b=2"])
+    assert a.env_kwargs == b.env_kwargs == (("a", 1), ("b", 2))
+    hash(a)  # static fields must be hashable
+    with pytest.raises(ConfigError, match="key=value"):
+        ppo.Config(env_kwargs=["a"])
+
+
+def test_sweep_builds_a_row_major_grid_and_in_axes():
+    configs, in_axes = sweep(ppo.Config(), lr=[1e-3, 3e-4], gamma=[0.9, 0.99, 0.999])
+    np.testing.assert_allclose(np.asarray(configs.lr), [1e-3] * 3 + [3e-4] * 3, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(configs.gamma), [0.9, 0.99, 0.999] * 2, rtol=1e-6)
+    assert in_axes.lr == 0 and in_axes.gamma == 0 and in_axes.clip_eps is None
+    assert in_axes.env == "CartPole-v1"
+    points = sweep_points(configs, in_axes)
+    assert len(points) == 6 and points[1]["gamma"] == pytest.approx(0.99)
+    doubled = jax.vmap(lambda c: c.lr * 2, in_axes=(in_axes,))(configs)
+    assert doubled.shape == (6,)
+
+
+def test_sweep_rejects_static_unknown_and_invalid_values():
+    with pytest.raises(ConfigError, match="static"):
+        sweep(ppo.Config(), num_envs=[1, 2])
+    with pytest.raises(ConfigError, match="no field"):
+        sweep(ppo.Config(), learning_rate=[1.0])
+    with pytest.raises(ConfigError, match="lr"):
+        sweep(ppo.Config(), lr=[1e-3, -1.0])

@@ -1,0 +1,76 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy import stats as scipy_stats
+
+from purejaxrl import distributions, random
+from purejaxrl.losses import clip_drift, clipped_value_loss, normalize_advantages, policy_loss
+
+
+def test_clip_drift_reproduces_ppo_clipped_surrogate():
+    rng = np.random.default_rng(0)
+    ratio = jnp.asarray(rng.uniform(0.5, 1.5, 1000), jnp.float32)
+    adv = jnp.asarray(rng.normal(size=1000), jnp.float32)
+    eps = 0.2
+    expected = -np.mean(np.minimum(ratio * adv, np.clip(ratio, 1 - eps, 1 + eps) * adv))
+    np.testing.assert_allclose(float(policy_loss("clip", ratio, adv, eps)), expected, rtol=1e-5)
+    assert float(jnp.min(clip_drift(ratio, adv, eps))) >= 0.0
+    np.testing.assert_allclose(np.asarray(clip_drift(jnp.ones(3), jnp.array([1.0, -2.0, 3.0]), eps)), 0.0)
+
+
+def test_clipped_value_loss_hand_values():
+    values = jnp.array([1.0, 3.0])
+    old = jnp.array([0.0, 0.0])
+    targets = jnp.array([0.0, 0.0])
+    # sample 0: unclipped err 1, clipped value 0.2 -> err 0.04 -> max 1
+    # sample 1: unclipped err 9, clipped 0.2 -> 0.04 -> max 9
+    assert float(clipped_value_loss(values, old, targets, 0.2)) == np.float32(0.5 * (1 + 9) / 2)
+    # when clipping makes the error larger, the larger one is used
+    assert float(clipped_value_loss(jnp.array([0.0]), jnp.array([-1.0]), jnp.array([0.5]), 0.2)) == \
+        np.float32(0.5 * (0.5 + 0.8) ** 2)
+
+
+def test_normalize_advantages():
+    adv = normalize_advantages(jnp.array([1.0, 2.0, 3.0, 4.0]))
+    assert abs(float(adv.mean())) < 1e-6 and abs(float(adv.std()) - 1.0) < 1e-4
+
+
+def test_categorical_log_prob_and_entropy():
+    logits = jnp.array([[1.0, 2.0, 0.5]])
+    p = np.exp(np.asarray(logits[0])) / np.exp(np.asarray(logits[0])).sum()
+    np.testing.assert_allclose(float(distributions.categorical_log_prob(logits, jnp.array([1]))[0]),
+                               np.log(p[1]), rtol=1e-6)
+    np.testing.assert_allclose(float(distributions.categorical_entropy(logits)[0]),
+                               -(p * np.log(p)).sum(), rtol=1e-6)
+
+
+def test_gaussian_log_prob_and_entropy_match_scipy():
+    mean, log_std, x = jnp.array([0.5, -1.0]), jnp.array([0.1, -0.7]), jnp.array([1.0, 0.0])
+    std = np.exp(np.asarray(log_std))
+    expected = scipy_stats.norm.logpdf(np.asarray(x), np.asarray(mean), std).sum()
+    np.testing.assert_allclose(float(distributions.gaussian_log_prob(mean, log_std, x)), expected,
+                               rtol=1e-5)
+    np.testing.assert_allclose(float(distributions.gaussian_entropy(log_std)),
+                               scipy_stats.norm.entropy(scale=std).sum(), rtol=1e-5)
+
+
+def test_noise_from_bits_has_the_right_distributions():
+    bits = jax.random.bits(jax.random.key(0), (200_000,))
+    u = np.asarray(random.uniform_open(bits))
+    assert u.min() > 0.0 and u.max() < 1.0
+    g = np.asarray(random.gumbel(bits))
+    n = np.asarray(random.normal(bits))
+    assert scipy_stats.kstest(g, "gumbel_r").pvalue > 1e-3
+    assert scipy_stats.kstest(n, "norm").pvalue > 1e-3
+    perms = np.asarray(random.permutation(jax.random.bits(jax.random.key(1), (3, 50))))
+    for perm in perms:
+        assert sorted(perm.tolist()) == list(range(50))
+    assert not np.array_equal(perms[0], perms[1])
+
+
+def test_gumbel_max_sampling_frequencies():
+    logits = jnp.log(jnp.array([0.2, 0.5, 0.3]))
+    bits = jax.random.bits(jax.random.key(2), (100_000, 3))
+    samples = np.asarray(distributions.categorical_sample_with_gumbel(logits, random.gumbel(bits)))
+    freq = np.bincount(samples, minlength=3) / samples.size
+    np.testing.assert_allclose(freq, [0.2, 0.5, 0.3], atol=0.01)
