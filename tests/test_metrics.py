@@ -39,8 +39,8 @@ def test_log_buffer_reduces_iterations_to_rows():
     out = metrics.log_buffer_result(buffer)
     np.testing.assert_array_equal(np.asarray(out["env_steps"]), [300, 500, 800, 1000])
     np.testing.assert_allclose(np.asarray(out["loss"]), [1.0, 3.5, 6.0, 8.5])
-    np.testing.assert_array_equal(np.asarray(out["episodes"]), [1, 1, 1, 1])
-    np.testing.assert_allclose(np.asarray(out["episode_return"]), [10.0, 30.0, 70.0, 90.0])
+    np.testing.assert_array_equal(np.asarray(out["episodes"]), [1, 1, 2, 1])
+    np.testing.assert_allclose(np.asarray(out["episode_return"]), [10.0, 30.0, 60.0, 90.0])
 
 
 def test_rows_without_episodes_are_nan():

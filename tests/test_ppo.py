@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purejaxrl import ConfigError, sweep
+from purejaxrl import sweep
 from purejaxrl.algorithms import ppo
 from purejaxrl.stats import final_returns, iqm
 
@@ -42,17 +42,32 @@ def test_metrics_have_one_row_per_log_point(cartpole_run):
     assert late > 5 * early
 
 
-def test_seed_in_a_batch_equals_the_seed_alone_and_is_deterministic(cartpole_run):
+def test_train_is_deterministic_and_a_batched_seed_matches_it_alone(cartpole_run):
     keys, (batched_state, batched_metrics) = cartpole_run
     train_one = jax.jit(ppo.train)
     state_a, metrics_a = train_one(CARTPOLE, keys[3])
     state_b, metrics_b = train_one(CARTPOLE, keys[3])
-    for a, b in zip(jax.tree.leaves(state_a.params), jax.tree.leaves(state_b.params)):
+    for a, b in zip(jax.tree.leaves((state_a.params, metrics_a)), jax.tree.leaves((state_b.params, metrics_b))):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # bit-identical reruns
+    # Alone or inside a batch, seed 3 solves CartPole too.
+    assert final_returns(metrics_a) >= 475
+    assert final_returns(jax.tree.map(lambda x: x[3], batched_metrics)) >= 475
+
+
+def test_a_batched_iteration_matches_the_unbatched_one():
+    """Initialisation, randomness and rollouts are bit-identical with or without vmap.
+    Learning agrees to float32 rounding: XLA:CPU's batched matmul kernels sum the
+    batch dimension in another order than the unbatched ones (even a batch of one
+    differs from a batch of eight), so over a whole run seeds drift apart like any
+    chaotic system (see test above)."""
+    keys = jax.random.split(jax.random.key(0), 4)
+    batched = jax.jit(jax.vmap(lambda k: ppo.update(CARTPOLE, ppo.init(CARTPOLE, k))))(keys)
+    alone = jax.jit(lambda k: ppo.update(CARTPOLE, ppo.init(CARTPOLE, k)))(keys[2])
+    pick = lambda tree: jax.tree.map(lambda x: x[2], tree)  # noqa: E731
+    for a, b in zip(jax.tree.leaves(pick(batched[0].obs)), jax.tree.leaves(alone[0].obs)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    for a, b in zip(jax.tree.leaves(state_a.params), jax.tree.leaves(batched_state.params)):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b)[3], rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(np.asarray(metrics_a["episode_return"]),
-                               np.asarray(batched_metrics["episode_return"])[3], rtol=1e-4)
+    for a, b in zip(jax.tree.leaves(pick(batched[0].params)), jax.tree.leaves(alone[0].params)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
 
 
 def test_act_on_single_and_batched_observations(cartpole_run):
@@ -78,19 +93,14 @@ def test_sweep_times_seeds_in_one_call():
     assert not np.allclose(metrics["approx_kl"][0], metrics["approx_kl"][1])
 
 
-def test_discrete_algorithm_input_errors():
-    with pytest.raises(ConfigError, match="num_minibatches"):
-        ppo.Config(num_envs=16, num_steps=32, num_minibatches=3)
-    with pytest.raises(ConfigError, match="Config.env"):
-        ppo.init(ppo.Config(env="MemoryChain-bsuite" if False else "CartPole-v1",
-                            env_kwargs={"bogus": 1}), jax.random.key(0))
+def test_env_errors_surface_before_compiling():
+    with pytest.raises(TypeError, match="CartPole-v1"):
+        ppo.init(ppo.Config(env_kwargs={"bogus": 1}), jax.random.key(0))
 
 
 PENDULUM = ppo.Config(
-    env="Pendulum-v1",
-    total_timesteps=TOTAL if (TOTAL := 262_144) else 0,
-    num_envs=16, num_steps=128, num_epochs=10, num_minibatches=32,
-    lr=1e-3, gamma=0.9, ent_coef=0.0, max_grad_norm=0.5,
+    env="Pendulum-v1", total_timesteps=262_144, num_envs=16, num_steps=128, num_epochs=10,
+    num_minibatches=32, lr=1e-3, gamma=0.9, ent_coef=0.0, normalize_obs=True,
 )
 
 
@@ -98,11 +108,11 @@ def test_continuous_ppo_learns_pendulum():
     keys = jax.random.split(jax.random.key(0), 2)
     state, metrics = train_seeds(PENDULUM, keys)
     finals = final_returns(metrics)
-    assert iqm(finals) > -600, finals
     first = np.nanmean(metrics["episode_return"][:, :5])
-    assert np.all(finals > first + 300), (first, finals)
-    env, params = ppo.envs.make("Pendulum-v1")
-    obs = jnp.zeros((7, 3))
-    actions = ppo.act(PENDULUM, jax.tree.map(lambda x: x[0], state), obs * 100, jax.random.key(0))
+    assert first < -1000  # random policies
+    assert iqm(finals) > -600, finals
+    one_state = jax.tree.map(lambda x: x[0], state)
+    assert float(one_state.obs_stats.count) > PENDULUM.total_timesteps / 2  # normaliser was fed
+    actions = ppo.act(PENDULUM, one_state, jnp.full((7, 3), 100.0), jax.random.key(0))
     assert actions.shape == (7, 1)
     assert float(jnp.max(jnp.abs(actions))) <= 2.0  # clipped to the action space
