@@ -9,11 +9,13 @@ Every ``Config`` field of the algorithm is a flag (from its dataclass, via tyro)
 
 from __future__ import annotations
 
-import dataclasses
+import argparse
 import sys
 import time
 
 import tyro
+
+from purejaxrl.config import ConfigError
 
 TRAIN_USAGE = "usage: purejaxrl train ALGORITHM [--seeds N] [--seed S] [config flags]"
 
@@ -34,23 +36,23 @@ def train_command(argv: list[str]) -> int:
         print(f"unknown algorithm {name!r}; choose one of: {', '.join(algorithms)}", file=sys.stderr)
         return 2
     algo = algorithms[name]
-
-    @dataclasses.dataclass
-    class TrainArgs:
-        config: tyro.conf.OmitArgPrefixes[algo.Config]
-        seeds: int = 1
-        """Number of seeds, trained in one vmapped call."""
-        seed: int = 0
-        """Base seed; the run's keys are split from it."""
-
-    args = tyro.cli(
-        TrainArgs, args=flags, default=TrainArgs(config=algo.Config()),
-        prog=f"purejaxrl train {name}",
-    )
-    if args.seeds < 1:
-        print(f"--seeds must be at least 1, got {args.seeds}", file=sys.stderr)
+    runner = argparse.ArgumentParser(add_help=False)
+    runner.add_argument("--seeds", type=int, default=1, help="seeds, trained in one vmapped call")
+    runner.add_argument("--seed", type=int, default=0, help="base seed the run's keys are split from")
+    run_args, config_flags = runner.parse_known_args(flags)
+    if "-h" in config_flags or "--help" in config_flags:
+        print("runner flags:\n  --seeds INT  seeds, trained in one vmapped call (default: 1)\n"
+              "  --seed INT   base seed the keys are split from (default: 0)\n")
+    try:
+        config = tyro.cli(algo.Config, args=config_flags, default=algo.Config(),
+                          prog=f"purejaxrl train {name}")
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
-    return run_training(name, algo, args.config, args.seeds, args.seed)
+    if run_args.seeds < 1:
+        print(f"error: --seeds must be at least 1, got {run_args.seeds}", file=sys.stderr)
+        return 2
+    return run_training(name, algo, config, run_args.seeds, run_args.seed)
 
 
 def run_training(name: str, algo, config, seeds: int, seed: int) -> int:
