@@ -37,8 +37,8 @@ from purejaxrl.distributions import (
     gaussian_entropy,
     gaussian_log_prob,
 )
-from purejaxrl.losses import DRIFTS, clipped_value_loss, normalize_advantages, policy_loss
 from purejaxrl.loop import scan_iterations
+from purejaxrl.losses import DRIFTS, clipped_value_loss, normalize_advantages, policy_loss
 from purejaxrl.metrics import (
     EpisodeStats,
     episode_stats_init,
@@ -86,7 +86,7 @@ class Config:
     num_envs: int = static(16)
     num_steps: int = static(32)
     num_epochs: int = static(4)
-    num_minibatches: int = static(4)
+    num_minibatches: int = static(8)
     lr: float = 5e-3
     anneal_lr: bool = static(True)
     gamma: float = 0.99
@@ -287,11 +287,11 @@ def action_noise(spec: EnvSpec, bits: jax.Array) -> jax.Array:
 def act(config: Config, state: State, obs: jax.Array, key: jax.Array, deterministic: bool = False):
     """Actions for a single observation or a batch (leading axes are kept)."""
     spec = env_spec(config)
-    head, _ = actor_critic_apply(state.params, observe(config, state.obs_stats, obs), config.activation)
+    head = policy_head(state.params, observe(config, state.obs_stats, obs), config.activation)
     if deterministic:
         action = head if spec.continuous else jnp.argmax(head, axis=-1).astype(jnp.int32)
     else:
-        bits = jax.random.bits(key, head.shape)
+        bits = random.bits(key, head.shape)
         action = sample_action(spec, state.params, head, action_noise(spec, bits))
     return env_action(spec, action)
 
@@ -397,7 +397,7 @@ def learn(
 
 
 def draw_iteration_randomness(config: Config, key: jax.Array):
-    """All of one iteration's randomness from two ``jax.random`` calls.
+    """All of one iteration's randomness from two ``jax.random.split`` calls.
 
     Returns the next state key, environment keys ``(T, N)``, action noise
     ``(T, N, action_dim)`` and minibatch shuffle bits ``(num_epochs, batch_size)``.
@@ -406,7 +406,7 @@ def draw_iteration_randomness(config: Config, key: jax.Array):
     shape = (config.num_steps, config.num_envs)
     keys = jax.random.split(key, 2 + config.batch_size)
     noise_size = config.batch_size * spec.action_dim
-    bits = jax.random.bits(keys[1], (noise_size + config.num_epochs * config.batch_size,))
+    bits = random.bits(keys[1], (noise_size + config.num_epochs * config.batch_size,))
     noise = action_noise(spec, bits[:noise_size].reshape((*shape, spec.action_dim)))
     shuffle_bits = bits[noise_size:].reshape((config.num_epochs, config.batch_size))
     return keys[0], keys[2:].reshape(shape), noise, shuffle_bits

@@ -21,7 +21,6 @@ import time
 import gymnax
 import jax
 import jax.numpy as jnp
-
 from purejaxrl.algorithms import ppo
 
 NUM_ENVS = 4
@@ -31,8 +30,8 @@ def purejaxrl_cartpole_config(total_timesteps: int) -> ppo.Config:
     return ppo.Config(
         env="CartPole-v1", total_timesteps=total_timesteps, num_envs=NUM_ENVS, num_steps=128,
         num_epochs=4, num_minibatches=4, lr=2.5e-4, anneal_lr=True, gamma=0.99, gae_lambda=0.95,
-        clip_eps=0.2, ent_coef=0.01, vf_coef=0.5, clip_value_loss=True, max_grad_norm=0.5, hidden_sizes=(64, 64),
-        activation="tanh",
+        clip_eps=0.2, ent_coef=0.01, vf_coef=0.5, clip_value_loss=True, max_grad_norm=0.5,
+        hidden_sizes=(64, 64), activation="tanh",
     )
 
 

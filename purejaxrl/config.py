@@ -152,7 +152,7 @@ def sweep(config: T, **grid: Iterable[Any]) -> tuple[T, T]:
     if not grid:
         raise ValueError("sweep needs at least one field, e.g. sweep(config, lr=[1e-3, 3e-4])")
     traced = set(traced_fields(config))
-    for name, values in grid.items():
+    for name in grid:
         if name not in {f.name for f in dataclasses.fields(config)}:
             raise ConfigError(f"{type(config).__name__} has no field {name!r} to sweep")
         if name not in traced:

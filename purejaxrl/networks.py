@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from purejaxrl import random
+
 ACTIVATIONS = {
     "tanh": jnp.tanh,
     "relu": jax.nn.relu,
@@ -41,7 +43,7 @@ def orthogonal_init(
     sizes = sorted({max(shape) for shape in shapes})
     for size, size_key in zip(sizes, jax.random.split(key, len(sizes))):
         members = [i for i, shape in enumerate(shapes) if max(shape) == size]
-        gaussian = jax.random.normal(size_key, (len(members), size, size), jnp.float32)
+        gaussian = random.normal(random.bits(size_key, (len(members), size, size)))
         q, r = jnp.linalg.qr(gaussian)
         q = q * jnp.sign(jnp.diagonal(r, axis1=-2, axis2=-1))[:, None, :]
         for j, i in enumerate(members):

@@ -10,21 +10,28 @@ import numpy as np
 
 
 def final_returns(metrics: dict, fraction: float = 0.1) -> np.ndarray:
-    """Mean return of episodes that finished in the last ``fraction`` of log points.
+    """Mean return of the episodes that finished at the end of training.
 
-    Weighted by the number of episodes per log point; works for any leading
-    axes (seeds, sweep points). A single log point can hold no finished episode
-    (long episodes, short intervals), so one row alone is not a robust ending.
-    NaN where no episode finished in that window.
+    The window is the last ``fraction`` of log points, widened backwards
+    until it holds at least one finished episode: a single log point can
+    hold none (an agent that never fails ends all its episodes together, at
+    the time limit). Weighted by the number of episodes per log point; works
+    for any leading axes (seeds, sweep points). NaN only if no episode ever
+    finished.
     """
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
     returns = np.asarray(metrics["episode_return"], np.float64)
     counts = np.asarray(metrics["episodes"], np.float64)
-    window = max(1, int(round(returns.shape[-1] * fraction)))
-    returns, counts = returns[..., -window:], counts[..., -window:]
-    total = np.sum(np.where(counts > 0, np.nan_to_num(returns) * counts, 0.0), axis=-1)
-    count = np.sum(counts, axis=-1)
+    rows = returns.shape[-1]
+    episodes_in_last = np.cumsum(counts[..., ::-1], axis=-1)  # [..., k]: episodes in last k+1 rows
+    has_episode = episodes_in_last >= 1
+    shortest = np.where(has_episode.any(-1), np.argmax(has_episode, axis=-1) + 1, rows)
+    window = np.maximum(max(1, int(round(rows * fraction))), shortest)
+    in_window = np.arange(rows) >= rows - window[..., None]
+    weights = np.where(in_window & (counts > 0), counts, 0.0)
+    total = np.sum(weights * np.nan_to_num(returns), axis=-1)
+    count = np.sum(weights, axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / count, np.nan)
 

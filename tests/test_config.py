@@ -3,9 +3,9 @@ import dataclasses
 import jax
 import numpy as np
 import pytest
+from purejaxrl.algorithms import ppo
 
 from purejaxrl import ConfigError, sweep, sweep_points
-from purejaxrl.algorithms import ppo
 
 
 def test_config_is_a_frozen_pytree_with_static_and_traced_fields():

@@ -30,7 +30,8 @@ def test_make_reset_step_jit_vmap(env_id):
             action_key, step_key = jax.random.split(key)
             actions = jax.vmap(env.action_space(params).sample)(jax.random.split(action_key, num_envs))
             obs, state, reward, terminated, truncated, info = jax.vmap(
-                env.step, in_axes=(0, 0, 0, None))(jax.random.split(step_key, num_envs), state, actions, params)
+                env.step, in_axes=(0, 0, 0, None)
+            )(jax.random.split(step_key, num_envs), state, actions, params)
             return (state, obs), (reward, terminated, truncated, info["final_obs"])
 
         _, out = jax.lax.scan(step, (state, obs), jax.random.split(key, 5))

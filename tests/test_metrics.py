@@ -55,5 +55,16 @@ def test_final_returns_weight_by_episode_count_and_iqm():
     m = {"episode_return": np.array([[0.0] * 9 + [100.0], [np.nan] * 10]),
          "episodes": np.array([[1] * 9 + [3], [0] * 10])}
     finals = stats.final_returns(m, fraction=0.2)  # last two rows: (0*1 + 100*3) / 4
-    assert finals[0] == 75.0 and np.isnan(finals[1])
+    assert finals[0] == 75.0 and np.isnan(finals[1])  # no episode ever finished
+
+
+def test_final_returns_widen_the_window_until_an_episode_finished():
+    # a perfect agent: all environments end together at the time limit, so the
+    # last rows hold no episode; the window reaches back to the last that did
+    returns = np.array([np.nan, 500.0, np.nan, np.nan, np.nan, 300.0, 500.0, np.nan, np.nan, np.nan])
+    counts = np.array([0, 16, 0, 0, 0, 2, 14, 0, 0, 0])
+    finals = stats.final_returns({"episode_return": returns, "episodes": counts}, fraction=0.1)
+    assert finals == 500.0  # window = last 4 rows: 14 episodes of 500
+    finals = stats.final_returns({"episode_return": returns, "episodes": counts}, fraction=0.5)
+    assert finals == (2 * 300.0 + 14 * 500.0) / 16
     assert stats.iqm(np.array([0.0, 1.0, 2.0, 3.0, 100.0, -100.0, 1.5, 2.5])) == 1.75
