@@ -409,7 +409,8 @@ def draw_iteration_randomness(config: Config, key: jax.Array):
     bits = random.bits(keys[1], (noise_size + config.num_epochs * config.batch_size,))
     noise = action_noise(spec, bits[:noise_size].reshape((*shape, spec.action_dim)))
     shuffle_bits = bits[noise_size:].reshape((config.num_epochs, config.batch_size))
-    return keys[0], keys[2:].reshape(shape), noise, shuffle_bits
+    env_keys = keys[2:].reshape((*shape, *keys.shape[1:]))  # legacy uint32 keys have a trailing 2
+    return keys[0], env_keys, noise, shuffle_bits
 
 
 def update(config: Config, state: State) -> tuple[State, dict]:
