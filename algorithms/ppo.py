@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.flatten_util import ravel_pytree
 
 from purejaxrl import envs, random
 from purejaxrl.config import ConfigError, check, frozen_kwargs, pytree_dataclass, require, static
@@ -223,12 +224,10 @@ class Transition(NamedTuple):
 def optimizer(config: Config) -> optax.GradientTransformation:
     """Gradient clipping and Adam's scaling; the learning rate is applied in ``learn``.
 
-    ``optax.flatten`` runs both on one concatenated parameter vector: the same
+    It runs on the parameters raveled into one vector (``learn``): the same
     maths, a much smaller compiled program than one set of ops per leaf.
     """
-    return optax.flatten(
-        optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.scale_by_adam(eps=1e-5))
-    )
+    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.scale_by_adam(eps=1e-5))
 
 
 def init(config: Config, key: jax.Array) -> State:
@@ -240,7 +239,7 @@ def init(config: Config, key: jax.Array) -> State:
     obs, env_state = jax.vmap(spec.env.reset, in_axes=(0, None))(reset_keys, spec.env_params)
     return State(
         params=params,
-        opt_state=optimizer(config).init(params),
+        opt_state=optimizer(config).init(ravel_pytree(params)[0]),
         obs_stats=running_stats_init((obs_dim,)),
         env_state=env_state,
         obs=obs,
@@ -375,14 +374,14 @@ def learn(
     """
     tx = optimizer(config)
     lr = learning_rate(config, state.iteration)
-    grad_fn = jax.grad(functools.partial(loss, config), has_aux=True)
+    flat_params, unflatten = ravel_pytree(state.params)
+    grad_fn = jax.grad(lambda flat, mb: loss(config, unflatten(flat), mb), has_aux=True)
 
     def minibatch_step(carry, minibatch):
-        params, opt_state = carry
-        grads, info = grad_fn(params, minibatch)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        params = jax.tree.map(lambda p, u: p - lr * u, params, updates)
-        return (params, opt_state), info
+        flat, opt_state = carry
+        grads, info = grad_fn(flat, minibatch)
+        updates, opt_state = tx.update(grads, opt_state, flat)
+        return (flat - lr * updates, opt_state), info
 
     def epoch(carry, bits):
         order = random.permutation(bits)
@@ -392,8 +391,8 @@ def learn(
         )
         return jax.lax.scan(minibatch_step, carry, minibatches)
 
-    (params, opt_state), info = jax.lax.scan(epoch, (state.params, state.opt_state), shuffle_bits)
-    return state._replace(params=params, opt_state=opt_state), jax.tree.map(jnp.mean, info)
+    (flat_params, opt_state), info = jax.lax.scan(epoch, (flat_params, state.opt_state), shuffle_bits)
+    return state._replace(params=unflatten(flat_params), opt_state=opt_state), jax.tree.map(jnp.mean, info)
 
 
 def draw_iteration_randomness(config: Config, key: jax.Array):
