@@ -69,6 +69,18 @@ def test_noise_from_bits_has_the_right_distributions():
     assert not np.array_equal(perms[0], perms[1])
 
 
+def test_bits_from_split_are_uniform_and_key_style_independent():
+    words = np.asarray(random.bits(jax.random.key(3), (1000, 7)))
+    assert words.shape == (1000, 7) and words.dtype == np.uint32
+    assert abs(np.unpackbits(words.view(np.uint8)).mean() - 0.5) < 0.005
+    u = np.asarray(random.uniform_open(words)).ravel()
+    assert scipy_stats.kstest(u, "uniform").pvalue > 1e-3
+    legacy = np.asarray(random.bits(jax.random.PRNGKey(3), (1000, 7)))
+    np.testing.assert_array_equal(words, legacy)
+    batched = jax.vmap(lambda k: random.bits(k, (5,)))(jax.random.split(jax.random.key(0), 3))
+    assert batched.shape == (3, 5) and len(set(np.asarray(batched).ravel().tolist())) == 15
+
+
 def test_gumbel_max_sampling_frequencies():
     logits = jnp.log(jnp.array([0.2, 0.5, 0.3]))
     bits = jax.random.bits(jax.random.key(2), (100_000, 3))
