@@ -434,7 +434,8 @@ def update(config: Config, state: State) -> tuple[State, dict]:
     state, learn_metrics = learn(config, state, batch, shuffle_bits)
 
     if config.normalize_obs:
-        state = state._replace(obs_stats=running_stats_update(stats, observe_raw(config, traj.obs)))
+        raw_obs = flatten_obs(traj.obs, env_spec(config).obs_shape)
+        state = state._replace(obs_stats=running_stats_update(stats, raw_obs))
     done = jnp.logical_or(traj.terminated, traj.truncated)
     metrics = {
         "env_steps": (state.iteration + 1) * config.batch_size,
@@ -443,10 +444,6 @@ def update(config: Config, state: State) -> tuple[State, dict]:
         "learning_rate": learning_rate(config, state.iteration),
     }
     return state._replace(key=key, iteration=state.iteration + 1), metrics
-
-
-def observe_raw(config: Config, obs: jax.Array) -> jax.Array:
-    return flatten_obs(obs, env_spec(config).obs_shape)
 
 
 def train(config: Config, key: jax.Array) -> tuple[State, dict]:
