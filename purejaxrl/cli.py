@@ -15,8 +15,6 @@ import time
 
 import tyro
 
-from purejaxrl.config import ConfigError
-
 TRAIN_USAGE = "usage: purejaxrl train ALGORITHM [--seeds N] [--seed S] [config flags]"
 
 
@@ -43,12 +41,9 @@ def train_command(argv: list[str]) -> int:
     if "-h" in config_flags or "--help" in config_flags:
         print("runner flags:\n  --seeds INT  seeds, trained in one vmapped call (default: 1)\n"
               "  --seed INT   base seed the keys are split from (default: 0)\n")
-    try:
-        config = tyro.cli(algo.Config, args=config_flags, default=algo.Config(),
-                          prog=f"purejaxrl train {name}")
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    # a ConfigError from Config.__post_init__ is reported by tyro, which exits with status 2
+    config = tyro.cli(algo.Config, args=config_flags, default=algo.Config(),
+                      prog=f"purejaxrl train {name}")
     if run_args.seeds < 1:
         print(f"error: --seeds must be at least 1, got {run_args.seeds}", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 from purejaxrl.metrics import log_buffer_add, log_buffer_init, log_buffer_result, log_index, num_log_rows
 
@@ -32,7 +33,5 @@ def scan_iterations(
         state, metrics = update(config, state)
         return (state, log_buffer_add(buffer, log_index(index, num_iterations, rows), metrics)), None
 
-    (state, buffer), _ = jax.lax.scan(
-        iteration, (state, buffer), jax.numpy.arange(num_iterations)
-    )
+    (state, buffer), _ = jax.lax.scan(iteration, (state, buffer), jnp.arange(num_iterations))
     return state, log_buffer_result(buffer)

@@ -99,6 +99,20 @@ def test_sweep_times_seeds_in_one_call():
     assert not np.allclose(metrics["approx_kl"][0], metrics["approx_kl"][1])
 
 
+def test_clip_value_loss_switch_changes_only_the_value_loss():
+    params = ppo.init(CARTPOLE, jax.random.key(0)).params
+    batch = {
+        "obs": jnp.ones((4, 4)), "action": jnp.zeros((4,), jnp.int32), "log_prob": jnp.full((4,), -0.7),
+        "value": jnp.full((4,), 20.0), "advantage": jnp.arange(4.0), "target": jnp.zeros((4,)),
+    }
+    _, plain = ppo.loss(CARTPOLE, params, batch)
+    _, clipped = ppo.loss(dataclasses.replace(CARTPOLE, clip_value_loss=True), params, batch)
+    # fresh values are near the target 0 but far from the old value 20: the clipped
+    # prediction stays at 19.8, and the pessimistic max picks its error
+    assert float(clipped["value_loss"]) > float(plain["value_loss"])
+    assert float(clipped["actor_loss"]) == float(plain["actor_loss"])
+
+
 def test_env_errors_surface_before_compiling():
     with pytest.raises(TypeError, match="CartPole-v1"):
         ppo.init(ppo.Config(env_kwargs={"bogus": 1}), jax.random.key(0))
