@@ -60,6 +60,8 @@ from purejaxrl.normalization import (
     running_stats_init,
     running_stats_update,
 )
+from purejaxrl.optim import clip_by_global_norm
+from purejaxrl.ordered import ordered_mean
 from purejaxrl.returns import gae
 
 
@@ -227,7 +229,7 @@ def optimizer(config: Config) -> optax.GradientTransformation:
     It runs on the parameters raveled into one vector (``learn``): the same
     maths, a much smaller compiled program than one set of ops per leaf.
     """
-    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.scale_by_adam(eps=1e-5))
+    return optax.chain(clip_by_global_norm(config.max_grad_norm), optax.scale_by_adam(eps=1e-5))
 
 
 def init(config: Config, key: jax.Array) -> State:
@@ -345,16 +347,16 @@ def loss(config: Config, params: dict, batch: dict) -> tuple[jax.Array, dict]:
     if config.clip_value_loss:
         value_loss = clipped_value_loss(values, batch["value"], batch["target"], config.clip_eps)
     else:
-        value_loss = 0.5 * jnp.mean(jnp.square(values - batch["target"]))
-    entropy = jnp.mean(entropy)
+        value_loss = 0.5 * ordered_mean(jnp.square(values - batch["target"]))
+    entropy = ordered_mean(entropy)
     total = actor_loss + config.vf_coef * value_loss - config.ent_coef * entropy
     return total, {
         "loss": total,
         "actor_loss": actor_loss,
         "value_loss": value_loss,
         "entropy": entropy,
-        "approx_kl": jnp.mean((ratio - 1.0) - log_ratio),
-        "clip_fraction": jnp.mean((jnp.abs(ratio - 1.0) > config.clip_eps).astype(jnp.float32)),
+        "approx_kl": ordered_mean((ratio - 1.0) - log_ratio),
+        "clip_fraction": ordered_mean((jnp.abs(ratio - 1.0) > config.clip_eps).astype(jnp.float32)),
     }
 
 
@@ -392,7 +394,8 @@ def learn(
         return jax.lax.scan(minibatch_step, carry, minibatches)
 
     (flat_params, opt_state), info = jax.lax.scan(epoch, (flat_params, state.opt_state), shuffle_bits)
-    return state._replace(params=unflatten(flat_params), opt_state=opt_state), jax.tree.map(jnp.mean, info)
+    state = state._replace(params=unflatten(flat_params), opt_state=opt_state)
+    return state, jax.tree.map(ordered_mean, info)
 
 
 def draw_iteration_randomness(config: Config, key: jax.Array):

@@ -16,6 +16,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from purejaxrl.ordered import ordered_mean, ordered_var
+
 
 def clip_drift(ratio: jax.Array, advantages: jax.Array, clip_eps: jax.Array | float) -> jax.Array:
     """PPO-clip's drift: ``relu((r - clip(r, 1 - eps, 1 + eps)) * A)``."""
@@ -31,7 +33,7 @@ def policy_loss(
 ) -> jax.Array:
     """``-mean(r A - drift(r, A))`` for the named objective."""
     drift = DRIFTS[objective](ratio, advantages, objective_params)
-    return -jnp.mean(ratio * advantages - drift)
+    return -ordered_mean(ratio * advantages - drift)
 
 
 def clipped_value_loss(
@@ -39,9 +41,9 @@ def clipped_value_loss(
 ) -> jax.Array:
     """``1/2 mean(max((V - G)^2, (V_old + clip(V - V_old, -eps, eps) - G)^2))``."""
     clipped = old_values + jnp.clip(values - old_values, -clip_eps, clip_eps)
-    return 0.5 * jnp.mean(jnp.maximum(jnp.square(values - targets), jnp.square(clipped - targets)))
+    return 0.5 * ordered_mean(jnp.maximum(jnp.square(values - targets), jnp.square(clipped - targets)))
 
 
 def normalize_advantages(advantages: jax.Array, eps: float = 1e-8) -> jax.Array:
     """Zero mean, unit standard deviation over the (mini)batch."""
-    return (advantages - advantages.mean()) / (advantages.std() + eps)
+    return (advantages - ordered_mean(advantages)) / (jnp.sqrt(ordered_var(advantages)) + eps)

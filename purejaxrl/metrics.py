@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from purejaxrl.config import pytree_dataclass, static
+from purejaxrl.ordered import ordered_sum
 
 EPISODE_KEYS = ("episode_return", "episode_length")
 COUNT_KEY = "episodes"
@@ -54,12 +55,12 @@ def episode_stats_step(
 
 def finished_episode_metrics(returns: jax.Array, lengths: jax.Array, done: jax.Array) -> dict:
     """Mean return and length of the finished episodes (NaN if none) and their count."""
-    count = jnp.sum(done)
+    count = ordered_sum(done.astype(jnp.int32))
     safe = jnp.maximum(count, 1)
     nan_if_none = jnp.where(count > 0, 1.0, jnp.nan)
     return {
-        "episode_return": jnp.sum(jnp.where(done, returns, 0.0)) / safe * nan_if_none,
-        "episode_length": jnp.sum(jnp.where(done, lengths, 0)) / safe * nan_if_none,
+        "episode_return": ordered_sum(jnp.where(done, returns, 0.0)) / safe * nan_if_none,
+        "episode_length": ordered_sum(jnp.where(done, lengths, 0)) / safe * nan_if_none,
         COUNT_KEY: count.astype(jnp.int32),
     }
 

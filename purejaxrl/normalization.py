@@ -14,6 +14,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from purejaxrl.ordered import ordered_mean, ordered_var
+
 
 class RunningStats(NamedTuple):
     mean: jax.Array
@@ -35,8 +37,8 @@ def running_stats_update(stats: RunningStats, batch: jax.Array) -> RunningStats:
     feature_ndim = stats.mean.ndim
     samples = batch.reshape((-1, *batch.shape[batch.ndim - feature_ndim :]))
     batch_count = samples.shape[0]
-    batch_mean = jnp.mean(samples, axis=0)
-    batch_var = jnp.var(samples, axis=0)
+    batch_mean = ordered_mean(samples, axis=0)
+    batch_var = ordered_var(samples, axis=0)
     total = stats.count + batch_count
     delta = batch_mean - stats.mean
     mean = stats.mean + delta * batch_count / total

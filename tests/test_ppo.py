@@ -42,38 +42,27 @@ def test_metrics_have_one_row_per_log_point(cartpole_run):
     assert np.nanmean(lengths[:, -10:]) > 5 * np.nanmean(lengths[:, :10])
 
 
+def assert_same_leaves(tree_a, tree_b):
+    for a, b in zip(jax.tree.leaves(tree_a), jax.tree.leaves(tree_b), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_train_is_deterministic_and_a_batched_seed_matches_it_alone(cartpole_run):
+    """Bit-identical: rerunning a seed, and a seed alone vs. inside the vmapped batch
+    (reductions are summed in a fixed order, ``purejaxrl.ordered``)."""
     keys, (batched_state, batched_metrics) = cartpole_run
     train_one = jax.jit(ppo.train)
     state_a, metrics_a = train_one(CARTPOLE, keys[3])
     state_b, metrics_b = train_one(CARTPOLE, keys[3])
-    run_a, run_b = (state_a.params, metrics_a), (state_b.params, metrics_b)
-    for a, b in zip(jax.tree.leaves(run_a), jax.tree.leaves(run_b)):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # bit-identical reruns
-    # Alone or inside a batch, seed 3 solves CartPole too.
-    assert final_returns(metrics_a) >= 475
-    assert final_returns(jax.tree.map(lambda x: x[3], batched_metrics)) >= 475
+    assert_same_leaves((state_a.params, metrics_a), (state_b.params, metrics_b))
+    seed_3 = jax.tree.map(lambda x: x[3], (batched_state.params, batched_state.opt_state, batched_metrics))
+    assert_same_leaves(seed_3, (state_a.params, state_a.opt_state, metrics_a))
 
 
-def test_a_batched_iteration_matches_the_unbatched_one():
-    """Initialisation, randomness and rollouts are bit-identical with or without vmap.
-    Learning agrees to float32 rounding: XLA:CPU's batched matmul kernels sum the
-    batch dimension in another order than the unbatched ones (even a batch of one
-    differs from a batch of eight), so over a whole run seeds drift apart like any
-    chaotic system (see test above)."""
-    keys = jax.random.split(jax.random.key(0), 4)
-    batched = jax.jit(jax.vmap(lambda k: ppo.update(CARTPOLE, ppo.init(CARTPOLE, k))))(keys)
+def test_legacy_uint32_keys_give_the_same_run_as_typed_keys():
     one_iteration = jax.jit(lambda k: ppo.update(CARTPOLE, ppo.init(CARTPOLE, k)))
-    alone = one_iteration(keys[2])
-    # old-style uint32 keys (jax.random.PRNGKey) give the same run as typed keys
-    legacy = one_iteration(jax.random.key_data(keys[2]))
-    for a, b in zip(jax.tree.leaves(legacy[0].params), jax.tree.leaves(alone[0].params)):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    pick = lambda tree: jax.tree.map(lambda x: x[2], tree)  # noqa: E731
-    for a, b in zip(jax.tree.leaves(pick(batched[0].obs)), jax.tree.leaves(alone[0].obs)):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    for a, b in zip(jax.tree.leaves(pick(batched[0].params)), jax.tree.leaves(alone[0].params)):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    key = jax.random.key(5)
+    assert_same_leaves(one_iteration(key)[0].params, one_iteration(jax.random.key_data(key))[0].params)
 
 
 def test_act_on_single_and_batched_observations(cartpole_run):
