@@ -1,0 +1,201 @@
+"""Small environment wrappers that compose: ``ScaleReward(TimeLimit(ClipAction(env), 200), 0.1)``.
+
+Each wrapper takes an environment with the project API (``reset``, ``step``
+returning ``(obs, state, reward, terminated, truncated, info)`` with
+``info["final_obs"]``, ``observation_space``, ``action_space``) and returns one.
+Wrappers never touch ``env_params``: they pass it through unchanged, so it
+stays a pytree that can be vmapped (domain randomisation).
+
+Every wrapper keeps the truncation contract: an episode that ends because of a
+time limit is ``truncated`` (bootstrap from ``final_obs``), never ``terminated``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from gymnax.environments import spaces
+
+
+class Wrapper:
+    """Delegates everything to the wrapped ``env``; subclasses override what they change."""
+
+    def __init__(self, env: Any):
+        self.env = env
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "env":  # not set yet (e.g. during unpickling)
+            raise AttributeError(name)
+        return getattr(self.env, name)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.env!r})"
+
+    def observation_space(self, params: Any):
+        return self.env.observation_space(params)
+
+    def action_space(self, params: Any):
+        return self.env.action_space(params)
+
+    def reset(self, key: jax.Array, params: Any):
+        return self.env.reset(key, params)
+
+    def step(self, key: jax.Array, state: Any, action: jax.Array, params: Any):
+        return self.env.step(key, state, action, params)
+
+
+def _box_bounds(space: Any, env: Any) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(space, spaces.Box):
+        raise TypeError(f"{env!r}: this wrapper needs a Box action space, got {space!r}")
+    shape = tuple(space.shape)
+    low = np.broadcast_to(np.asarray(space.low, np.float32), shape)
+    high = np.broadcast_to(np.asarray(space.high, np.float32), shape)
+    if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+        raise ValueError(f"{env!r}: the action space {space!r} has infinite bounds")
+    return low, high
+
+
+class ClipAction(Wrapper):
+    """Clips continuous actions to the action space's ``[low, high]`` before stepping."""
+
+    def step(self, key, state, action, params):
+        low, high = _box_bounds(self.env.action_space(params), self.env)
+        return self.env.step(key, state, jnp.clip(action, low, high), params)
+
+
+class RescaleAction(Wrapper):
+    """The agent acts in ``[-1, 1]``; actions are clipped there and mapped affinely to
+    ``[low, high]``: ``a_env = low + (a + 1) (high - low) / 2``."""
+
+    def action_space(self, params):
+        low, _ = _box_bounds(self.env.action_space(params), self.env)
+        return spaces.Box(-1.0, 1.0, low.shape, jnp.float32)
+
+    def step(self, key, state, action, params):
+        low, high = _box_bounds(self.env.action_space(params), self.env)
+        unit = jnp.clip(action, -1.0, 1.0)
+        return self.env.step(key, state, low + (unit + 1.0) * 0.5 * (high - low), params)
+
+
+class FlattenObservation(Wrapper):
+    """Observations (and ``final_obs``) reshaped to one float32 vector."""
+
+    def observation_space(self, params):
+        space = self.env.observation_space(params)
+        size = int(np.prod(space.shape, dtype=int))
+        low = np.broadcast_to(np.asarray(space.low, np.float32), space.shape).reshape(size)
+        high = np.broadcast_to(np.asarray(space.high, np.float32), space.shape).reshape(size)
+        return spaces.Box(low, high, (size,), jnp.float32)
+
+    def _flatten(self, obs: jax.Array) -> jax.Array:
+        return jnp.reshape(obs, (-1,)).astype(jnp.float32)
+
+    def reset(self, key, params):
+        obs, state = self.env.reset(key, params)
+        return self._flatten(obs), state
+
+    def step(self, key, state, action, params):
+        obs, state, reward, terminated, truncated, info = self.env.step(key, state, action, params)
+        info = {**info, "final_obs": self._flatten(info["final_obs"])}
+        return self._flatten(obs), state, reward, terminated, truncated, info
+
+
+class ScaleReward(Wrapper):
+    """``reward * scale`` (``scale`` a constant; the unscaled reward stays in ``info``)."""
+
+    def __init__(self, env: Any, scale: float):
+        if not np.isfinite(scale):
+            raise ValueError(f"ScaleReward: scale must be finite, got {scale!r}")
+        super().__init__(env)
+        self.scale = float(scale)
+
+    def step(self, key, state, action, params):
+        obs, state, reward, terminated, truncated, info = self.env.step(key, state, action, params)
+        info = {**info, "unscaled_reward": reward}
+        return obs, state, reward * self.scale, terminated, truncated, info
+
+
+class TimeLimitState(NamedTuple):
+    env_state: Any
+    step_count: jax.Array
+
+
+class TimeLimit(Wrapper):
+    """Ends every episode after ``max_steps`` steps as a truncation.
+
+    For environments that have no time limit of their own (or a longer one).
+    At step ``max_steps`` the episode is ``truncated`` (unless the environment
+    terminated on that very step), ``info["final_obs"]`` is the observation the
+    step produced, and the environment is reset with a key folded from the
+    step key. The count restarts whenever the episode ends for any reason.
+    """
+
+    def __init__(self, env: Any, max_steps: int):
+        if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
+            raise ValueError(f"TimeLimit: max_steps must be a positive integer, got {max_steps!r}")
+        super().__init__(env)
+        self.max_steps = int(max_steps)
+
+    def reset(self, key, params):
+        obs, env_state = self.env.reset(key, params)
+        return obs, TimeLimitState(env_state, jnp.zeros((), jnp.int32))
+
+    def step(self, key, state, action, params):
+        obs, env_state, reward, terminated, truncated, info = self.env.step(
+            key, state.env_state, action, params
+        )
+        count = state.step_count + 1
+        ended = jnp.logical_or(terminated, truncated)
+        out_of_time = jnp.logical_and(count >= self.max_steps, jnp.logical_not(ended))
+        reset_obs, reset_state = self.env.reset(jax.random.fold_in(key, 0x71AE), params)
+        obs = jnp.where(out_of_time, reset_obs, obs)
+        env_state = jax.tree.map(lambda r, s: jnp.where(out_of_time, r, s), reset_state, env_state)
+        count = jnp.where(jnp.logical_or(ended, out_of_time), 0, count)
+        truncated = jnp.logical_or(truncated, out_of_time)
+        return obs, TimeLimitState(env_state, count), reward, terminated, truncated, info
+
+
+class EpisodeStatisticsState(NamedTuple):
+    env_state: Any
+    running_return: jax.Array
+    running_length: jax.Array
+
+
+class EpisodeStatistics(Wrapper):
+    """Tracks each episode's return and length.
+
+    ``info["episode_return"]`` and ``info["episode_length"]`` hold the totals of
+    the episode that ended on this step (meaningful where
+    ``info["episode_done"]``, i.e. terminated or truncated).
+    """
+
+    def reset(self, key, params):
+        obs, env_state = self.env.reset(key, params)
+        return obs, EpisodeStatisticsState(env_state, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32))
+
+    def step(self, key, state, action, params):
+        obs, env_state, reward, terminated, truncated, info = self.env.step(
+            key, state.env_state, action, params
+        )
+        done = jnp.logical_or(terminated, truncated)
+        episode_return = state.running_return + reward.astype(jnp.float32)
+        episode_length = state.running_length + 1
+        new_state = EpisodeStatisticsState(
+            env_state,
+            jnp.where(done, 0.0, episode_return),
+            jnp.where(done, 0, episode_length),
+        )
+        info = {**info, "episode_return": episode_return, "episode_length": episode_length,
+                "episode_done": done}
+        return obs, new_state, reward, terminated, truncated, info
+
+
+def compose(env: Any, *wrappers: functools.partial | type) -> Any:
+    """``compose(env, ClipAction, partial(TimeLimit, max_steps=200))`` applies them in order."""
+    for wrap in wrappers:
+        env = wrap(env)
+    return env
