@@ -127,7 +127,8 @@ class Config:
 
 def validate(config: Config) -> None:
     """Raise ``ConfigError`` naming the field of an impossible config."""
-    require(config.env in envs.names(), config, "env", _unknown_env_message(config.env))
+    if not envs.is_registered(config.env):
+        require(False, config, "env", _unknown_env_message(config.env))
     for name in ("total_timesteps", "num_envs", "num_steps", "num_epochs", "num_minibatches",
                  "num_log_points"):
         value = getattr(config, name)
@@ -178,7 +179,10 @@ class EnvSpec(NamedTuple):
 
 @functools.lru_cache(maxsize=64)
 def _env_spec(env_id: str, env_kwargs: tuple) -> EnvSpec:
-    env, env_params = envs.make(env_id, **dict(env_kwargs))
+    # Built once and cached, often while ``train`` is being traced: compile-time
+    # evaluation keeps the environment's arrays concrete rather than tracers.
+    with jax.ensure_compile_time_eval():
+        env, env_params = envs.make(env_id, **dict(env_kwargs))
     obs_space = env.observation_space(env_params)
     action_space = env.action_space(env_params)
     if isinstance(action_space, envs.spaces.Discrete):

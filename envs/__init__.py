@@ -13,17 +13,50 @@ import functools
 from gymnax.environments import spaces
 
 from .gymnax_adapter import GYMNAX_IDS, GymnaxEnv, make_gymnax
-from .registry import UnknownEnvironmentError, closest_names, make, names, register
+from .registry import (
+    UnknownEnvironmentError,
+    closest_names,
+    is_registered,
+    make,
+    names,
+    register,
+    register_family,
+)
 
 for _env_id in GYMNAX_IDS:
     register(_env_id, functools.partial(make_gymnax, _env_id))
+
+
+def _collect(register_all) -> dict:
+    """``{id: factory}`` from a module's ``register_*(register)`` function."""
+    factories = {}
+    register_all(factories.__setitem__)
+    return factories
+
+
+def _load_brax() -> dict:
+    from .brax_adapter import register_brax
+
+    return _collect(register_brax)
+
+
+def _load_mjx() -> dict:
+    from .mjx_envs import register_mjx
+
+    return _collect(register_mjx)
+
+
+register_family("brax/", _load_brax)
+register_family("mjx/", _load_mjx)
 
 __all__ = [
     "GymnaxEnv",
     "UnknownEnvironmentError",
     "closest_names",
+    "is_registered",
     "make",
     "names",
     "register",
+    "register_family",
     "spaces",
 ]

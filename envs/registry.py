@@ -1,8 +1,10 @@
 """The environment registry: one id -> one factory returning ``(env, env_params)``.
 
-Families live behind prefixes (gymnax ids as they are; ``brax/<name>`` and
-``mjx/<name>`` for the adapters that follow), so ``names()`` lists everything a
-user can pass to ``make``.
+Families live behind prefixes (gymnax ids as they are, ``brax/<name>``,
+``mjx/<name>``), so ``names()`` lists everything a user can pass to ``make``.
+A family whose library is slow to import (Brax, MJX) is registered lazily
+with ``register_family``: its ids are loaded the first time ``names()`` is
+called or an id with its prefix is made.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 EnvFactory = Callable[..., tuple[Any, Any]]
 
 _FACTORIES: dict[str, EnvFactory] = {}
+_PENDING_FAMILIES: dict[str, Callable[[], dict[str, EnvFactory]]] = {}
 
 
 class UnknownEnvironmentError(ValueError):
@@ -29,14 +32,42 @@ def register(env_id: str, factory: EnvFactory) -> None:
     _FACTORIES[env_id] = factory
 
 
+def register_family(prefix: str, load: Callable[[], dict[str, EnvFactory]]) -> None:
+    """Register every id ``load()`` returns (``{id: factory}``, ids starting with
+    ``prefix``), calling ``load`` only when one of them is first needed."""
+    if prefix in _PENDING_FAMILIES or any(name.startswith(prefix) for name in _FACTORIES):
+        raise ValueError(f"environment family {prefix!r} is already registered")
+    _PENDING_FAMILIES[prefix] = load
+
+
+def _load_families(env_id: str | None = None) -> None:
+    """Load the pending families ``env_id`` could belong to (all of them for ``None``)."""
+    for prefix in list(_PENDING_FAMILIES):
+        if env_id is None or env_id.startswith(prefix):
+            factories = _PENDING_FAMILIES.pop(prefix)()
+            for name, factory in factories.items():
+                if not name.startswith(prefix):
+                    raise ValueError(f"family {prefix!r} returned an id outside it: {name!r}")
+                register(name, factory)
+
+
 def names() -> list[str]:
     """Every registered id, in registration order."""
+    _load_families()
     return list(_FACTORIES)
+
+
+def is_registered(env_id: str) -> bool:
+    """``env_id in names()``, loading only the family ``env_id`` could belong to."""
+    if not isinstance(env_id, str):
+        return False
+    _load_families(env_id)
+    return env_id in _FACTORIES
 
 
 def closest_names(env_id: str, n: int = 5) -> list[str]:
     """Registered ids that look like ``env_id`` (case-insensitive), best first."""
-    lowered = {name.lower(): name for name in _FACTORIES}
+    lowered = {name.lower(): name for name in names()}
     query = str(env_id).lower()
     matches = difflib.get_close_matches(query, list(lowered), n=n, cutoff=0.3)
     contained = [k for k in lowered if query and (query in k or k in query)]
@@ -46,7 +77,7 @@ def closest_names(env_id: str, n: int = 5) -> list[str]:
 
 def make(env_id: str, **kwargs: Any) -> tuple[Any, Any]:
     """Build a registered environment: ``env, env_params = make(id, **kwargs)``."""
-    factory = _FACTORIES.get(env_id)
+    factory = _FACTORIES.get(env_id) if is_registered(env_id) else None
     if factory is None:
         suggestions = closest_names(env_id)
         hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""

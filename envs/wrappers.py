@@ -128,10 +128,11 @@ class TimeLimit(Wrapper):
     """Ends every episode after ``max_steps`` steps as a truncation.
 
     For environments that have no time limit of their own (or a longer one).
-    At step ``max_steps`` the episode is ``truncated`` (unless the environment
-    terminated on that very step), ``info["final_obs"]`` is the observation the
-    step produced, and the environment is reset with a key folded from the
-    step key. The count restarts whenever the episode ends for any reason.
+    At step ``max_steps`` the episode is ``truncated`` (also when the
+    environment terminated on that very step, as gymnax defines it; algorithms
+    let termination win), ``info["final_obs"]`` is the observation the step
+    produced, and the environment is reset with a key folded from the step key
+    unless it already reset itself. The count restarts whenever the episode ends.
     """
 
     def __init__(self, env: Any, max_steps: int):
@@ -150,10 +151,11 @@ class TimeLimit(Wrapper):
         )
         count = state.step_count + 1
         ended = jnp.logical_or(terminated, truncated)
-        out_of_time = jnp.logical_and(count >= self.max_steps, jnp.logical_not(ended))
+        out_of_time = count >= self.max_steps
+        must_reset = jnp.logical_and(out_of_time, jnp.logical_not(ended))  # the env reset itself otherwise
         reset_obs, reset_state = self.env.reset(jax.random.fold_in(key, 0x71AE), params)
-        obs = jnp.where(out_of_time, reset_obs, obs)
-        env_state = jax.tree.map(lambda r, s: jnp.where(out_of_time, r, s), reset_state, env_state)
+        obs = jnp.where(must_reset, reset_obs, obs)
+        env_state = jax.tree.map(lambda r, s: jnp.where(must_reset, r, s), reset_state, env_state)
         count = jnp.where(jnp.logical_or(ended, out_of_time), 0, count)
         truncated = jnp.logical_or(truncated, out_of_time)
         return obs, TimeLimitState(env_state, count), reward, terminated, truncated, info

@@ -2,6 +2,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from purejaxrl.envs.gymnax_adapter import GYMNAX_IDS
 
 from purejaxrl import envs
 
@@ -15,7 +16,7 @@ def test_every_gymnax_id_is_registered():
     assert set(gymnax.registered_envs) <= set(envs.names())
 
 
-@pytest.mark.parametrize("env_id", [e for e in envs.names() if e not in NEEDS_DOWNLOAD])
+@pytest.mark.parametrize("env_id", [e for e in GYMNAX_IDS if e not in NEEDS_DOWNLOAD])
 def test_make_reset_step_jit_vmap(env_id):
     env, params = envs.make(env_id)
     num_envs = 3
@@ -77,3 +78,25 @@ def test_bad_constructor_kwargs_are_reported_with_the_id():
 def test_registering_a_duplicate_id_fails():
     with pytest.raises(ValueError, match="already registered"):
         envs.register("CartPole-v1", lambda: None)
+
+
+def test_brax_and_mjx_families_load_lazily_and_are_listed():
+    """Importing the package (and making a gymnax env) does not import Brax or MJX;
+    ``names()`` lists every family, and a family's ids make through the registry."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from purejaxrl import envs\n"
+        "envs.make('CartPole-v1')\n"
+        "assert 'brax' not in sys.modules and 'mujoco.mjx' not in sys.modules\n"
+        "assert envs.is_registered('mjx/reacher') and 'brax' not in sys.modules\n"
+        "names = envs.names()\n"
+        "assert 'brax/ant' in names and 'mjx/pendulum_swingup' in names\n"
+    )
+    subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True)
+    env, params = envs.make("mjx/pendulum_swingup", max_steps=50)
+    assert env.name == "mjx/pendulum_swingup" and int(params.max_steps) == 50
+    with pytest.raises(ValueError, match="valid backends"):
+        envs.make("brax/ant", backend="bullet")
