@@ -12,6 +12,7 @@ from typing import Any
 
 import gymnax
 import jax
+import jax.numpy as jnp
 
 
 class GymnaxEnv:
@@ -47,8 +48,19 @@ class GymnaxEnv:
     def reset(self, key: jax.Array, params: Any):
         return self.env.reset(key, params)
 
+    def check_action(self, action: Any, params: Any) -> None:
+        """Raise at trace time if ``action`` is not one environment's action (gymnax would
+        broadcast a wrong shape silently)."""
+        expected = tuple(self.env.action_space(params).shape)
+        if tuple(jnp.shape(action)) != expected:
+            raise ValueError(
+                f"{self.env_id}: expected an action of shape {expected}, got {tuple(jnp.shape(action))}. "
+                "step takes one environment's action; use jax.vmap for a batch."
+            )
+
     @functools.partial(jax.jit, static_argnums=0)
     def step(self, key: jax.Array, state: Any, action: jax.Array, params: Any):
+        self.check_action(action, params)
         obs, state, reward, terminated, truncated, info = self.env.step(key, state, action, params)
         info = dict(info)
         info["final_obs"] = info.pop("final_observation")

@@ -100,3 +100,12 @@ def test_brax_and_mjx_families_load_lazily_and_are_listed():
     assert env.name == "mjx/pendulum_swingup" and int(params.max_steps) == 50
     with pytest.raises(ValueError, match="valid backends"):
         envs.make("brax/ant", backend="bullet")
+
+
+@pytest.mark.parametrize("env_id, bad_action", [("CartPole-v1", jnp.zeros((2,), jnp.int32)),
+                                                ("Pendulum-v1", jnp.zeros((3,)))])
+def test_wrong_action_shape_is_a_clear_error(env_id, bad_action):
+    env, params = envs.make(env_id)
+    _, state = env.reset(jax.random.key(0), params)
+    with pytest.raises(ValueError, match=f"{env_id}: expected an action of shape"):
+        env.step(jax.random.key(1), state, bad_action, params)
