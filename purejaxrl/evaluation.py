@@ -1,0 +1,293 @@
+"""Deterministic-policy evaluation: the undiscounted return of complete episodes.
+
+    returns = evaluate(ppo, config, state, key, num_episodes=32)   # [*batch_axes, 32]
+
+``num_episodes`` environments built from ``config.env``/``config.env_kwargs``
+start in parallel and each runs until its first episode ends (``terminated`` or
+``truncated``); the environments auto-reset, so what follows the first end is
+ignored. Actions are ``algorithm.act(config, state, obs, key, deterministic=True)``.
+
+``state`` may be one agent state or a batch with leading axes (seeds, or sweep
+points x seeds): the axes are found by comparing its leaves with the shapes
+``algorithm.init(config, key)`` gives (``jax.eval_shape``, nothing is run) and
+vmapped over. Every agent in the batch sees the same ``num_episodes`` initial
+states and environment randomness (common random numbers), so differences
+between seeds or sweep points are differences between the agents.
+
+The loop is a ``lax.while_loop`` that stops when every episode has ended or
+after ``max_steps`` steps (default: the environment's own time limit). An
+episode still running after ``max_steps`` steps has no return: its entry is NaN
+and ``evaluate`` warns (``IncompleteEpisodeWarning``). NaN rather than an
+exception because the check runs inside the compiled program (no host sync per
+agent), a batch keeps the returns of the agents that did finish, and NaN cannot
+be mistaken for a return (``np.nanmean`` or ``np.isnan`` make the choice explicit).
+
+Randomness, fixed so results can be reproduced by hand (``episode_keys``)::
+
+    loop_key, *reset_keys = jax.random.split(key, 1 + num_episodes)    # one per environment
+    # every step:
+    loop_key, act_key, *step_keys = jax.random.split(loop_key, 2 + num_episodes)
+
+The whole evaluation is one jitted function. The algorithm module and the
+sizes are static arguments and the config is a pytree argument (its static
+fields are in the treedef), so ``jax.jit``'s cache holds one compiled program
+per (algorithm, static config, state shapes, num_episodes, max_steps):
+repeated calls do not recompile.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from types import ModuleType
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from purejaxrl import envs
+
+#: Time-limit fields of environment parameters, by family: gymnax, Brax adapter, MJX.
+TIME_LIMIT_PARAMS: tuple[str, ...] = ("max_steps_in_episode", "episode_length", "max_steps")
+
+
+class IncompleteEpisodeWarning(RuntimeWarning):
+    """Some episodes did not end within ``max_steps`` steps; their returns are NaN."""
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def check_num_episodes(num_episodes: Any) -> int:
+    """``num_episodes`` as a positive ``int``, or a ``ValueError``/``TypeError`` saying why not."""
+    if isinstance(num_episodes, bool) or not isinstance(num_episodes, (int, np.integer)):
+        raise TypeError(f"evaluate: num_episodes must be a positive integer, got {num_episodes!r}")
+    if num_episodes < 1:
+        raise ValueError(f"evaluate: num_episodes must be >= 1, got {num_episodes}")
+    return int(num_episodes)
+
+
+def check_key(key: Any) -> jax.Array:
+    """Accept one ``jax.random.key`` (typed, shape ``()``) or one ``PRNGKey`` (``uint32[2]``)."""
+    if _is_typed_key(key):
+        if key.shape != ():
+            raise ValueError(f"evaluate: expected one key, got a batch of keys of shape {key.shape}")
+        return key
+    array = np.asarray(key) if isinstance(key, (jax.Array, np.ndarray)) else None
+    if array is None or array.dtype != np.uint32 or array.shape != (2,):
+        got = f"{type(key).__name__}" + (f" {array.dtype}{list(array.shape)}" if array is not None else "")
+        raise TypeError(
+            f"evaluate: key must be jax.random.key(seed) or jax.random.PRNGKey(seed) (uint32[2]), got {got}"
+        )
+    return jnp.asarray(key)
+
+
+def check_max_steps(max_steps: Any) -> int:
+    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
+        raise ValueError(f"evaluate: max_steps must be a positive integer, got {max_steps!r}")
+    return int(max_steps)
+
+
+# --------------------------------------------------------------------------- environment
+
+
+@functools.lru_cache(maxsize=64)
+def make_env(env_id: str, env_kwargs: tuple) -> tuple[Any, Any]:
+    """``envs.make(env_id, **dict(env_kwargs))``, built once with concrete (not traced) params."""
+    with jax.ensure_compile_time_eval():
+        return envs.make(env_id, **dict(env_kwargs))
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        array = np.asarray(value)
+    except Exception:  # noqa: BLE001 - tracers and odd objects are not a time limit
+        return None
+    if array.shape != () or not np.issubdtype(array.dtype, np.number) or not np.isfinite(array):
+        return None
+    return int(array) if array >= 1 else None
+
+
+def time_limit(env: Any, env_params: Any) -> int | None:
+    """The environment's own time limit in agent steps, or ``None`` when it has none we can find.
+
+    Looks at ``env_params`` (gymnax ``max_steps_in_episode``, Brax ``episode_length``,
+    MJX ``max_steps``) and at every wrapper's ``max_steps`` (``envs.wrappers.TimeLimit``)
+    down the ``.env`` chain; the smallest limit found wins.
+    """
+    limits = [_int_or_none(getattr(env_params, name, None)) for name in TIME_LIMIT_PARAMS]
+    seen = set()
+    while env is not None and id(env) not in seen:
+        seen.add(id(env))
+        limits.append(_int_or_none(vars(env).get("max_steps") if hasattr(env, "__dict__") else None))
+        env = vars(env).get("env") if hasattr(env, "__dict__") else None
+    limits = [limit for limit in limits if limit is not None]
+    return min(limits) if limits else None
+
+
+def resolve_max_steps(env_id: str, env: Any, env_params: Any, max_steps: int | None) -> int:
+    """``max_steps`` if given, else the environment's time limit, else a ``ValueError``."""
+    if max_steps is not None:
+        return check_max_steps(max_steps)
+    limit = time_limit(env, env_params)
+    if limit is None:
+        raise ValueError(
+            f"evaluate: {env_id!r} has no time limit that evaluate can find, so an episode might never "
+            "end; pass max_steps=... (episodes still running after max_steps steps return NaN)"
+        )
+    return limit
+
+
+# --------------------------------------------------------------------------- batch axes
+
+
+def _is_typed_key(x: Any) -> bool:
+    dtype = getattr(x, "dtype", None)
+    return dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+
+
+def reference_state(algorithm: ModuleType, config: Any, state: Any) -> Any:
+    """Abstract unbatched state (``jax.eval_shape`` of ``init``, nothing runs), made with the
+    kind of key ``state`` holds: a typed ``jax.random.key`` or a legacy ``PRNGKey``."""
+    key = jax.random.key(0) if any(map(_is_typed_key, jax.tree.leaves(state))) else jax.random.PRNGKey(0)
+    return jax.eval_shape(algorithm.init, config, key)
+
+
+def batch_shape(state: Any, reference: Any) -> tuple[int, ...]:
+    """The leading axes ``state`` has on top of the unbatched ``reference`` (same pytree).
+
+    Every leaf must have shape ``(*batch, *reference_leaf.shape)`` with the same
+    ``batch``; otherwise a ``ValueError`` names the first leaf that does not fit.
+    """
+    ref_leaves, ref_def = jax.tree.flatten(reference)
+    paths_leaves, treedef = jax.tree_util.tree_flatten_with_path(state)
+    if treedef != ref_def:
+        raise ValueError(f"evaluate: state has structure {treedef}, but init gives {ref_def}")
+    batch = None
+    for (path, leaf), ref in zip(paths_leaves, ref_leaves):
+        shape, ref_shape = tuple(jnp.shape(leaf)), tuple(ref.shape)
+        extra = len(shape) - len(ref_shape)
+        fits = extra >= 0 and shape[extra:] == ref_shape
+        if not fits or (batch is not None and shape[:extra] != batch):
+            expected = f"(*batch, {', '.join(map(str, ref_shape))})" if ref_shape else "(*batch,)"
+            batch_note = f" with batch {batch}" if batch is not None else ""
+            raise ValueError(
+                f"evaluate: state leaf {jax.tree_util.keystr(path)} has shape {shape}; "
+                f"expected {expected}{batch_note} "
+                "(the shapes algorithm.init(config, key) gives, after leading seed/sweep axes). "
+                "Was the state made with this config?"
+            )
+        batch = shape[:extra]
+    return batch if batch is not None else ()
+
+
+def state_batch_shape(algorithm: ModuleType, config: Any, state: Any) -> tuple[int, ...]:
+    """Leading batch axes of ``state`` (seeds, sweep points x seeds, ...); ``()`` for one agent."""
+    return batch_shape(state, reference_state(algorithm, config, state))
+
+
+# --------------------------------------------------------------------------- rollout
+
+
+def episode_keys(key: jax.Array, num_episodes: int) -> tuple[jax.Array, jax.Array]:
+    """``(reset_keys[num_episodes], loop_key)`` from the evaluation key."""
+    keys = jax.random.split(key, 1 + num_episodes)
+    return keys[1:], keys[0]
+
+
+def step_keys(loop_key: jax.Array, num_episodes: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``(next_loop_key, act_key, env_keys[num_episodes])`` for one step: a single split
+    (every ``jax.random`` call site compiles its own Threefry kernel)."""
+    keys = jax.random.split(loop_key, 2 + num_episodes)
+    return keys[0], keys[1], keys[2:]
+
+
+def rollout(
+    algorithm: ModuleType, num_episodes: int, config: Any, states: Any, key: jax.Array, max_steps: jax.Array
+) -> jax.Array:
+    """Returns ``[num_agents, num_episodes]`` of first episodes; NaN where none ended in ``max_steps``.
+
+    ``states`` holds ``num_agents`` agents along a leading axis. One ``while_loop``
+    steps ``num_agents x num_episodes`` environments; the environments' keys are
+    shared across agents, so every agent starts from the same ``num_episodes`` states.
+    """
+    env, env_params = make_env(config.env, config.env_kwargs)
+    num_agents = jax.tree.leaves(states)[0].shape[0]
+    act = jax.vmap(functools.partial(algorithm.act, config, deterministic=True), in_axes=(0, 0, None))
+    step = jax.vmap(jax.vmap(env.step, in_axes=(0, 0, 0, None)), in_axes=(None, 0, 0, None))
+
+    def running(carry):
+        t, done = carry[0], carry[-1]
+        return (t < max_steps) & ~jnp.all(done)
+
+    def body(carry):
+        t, loop_key, obs, env_state, returns, done = carry
+        loop_key, act_key, env_keys = step_keys(loop_key, num_episodes)
+        action = act(states, obs, act_key)
+        obs, env_state, reward, terminated, truncated, _ = step(env_keys, env_state, action, env_params)
+        returns = returns + jnp.where(done, 0.0, reward.astype(jnp.float32))
+        done = done | terminated | truncated
+        return t + 1, loop_key, obs, env_state, returns, done
+
+    reset_keys, loop_key = episode_keys(key, num_episodes)
+    obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(reset_keys, env_params)
+    obs, env_state = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_agents, *x.shape)), (obs, env_state))
+    returns = jnp.zeros((num_agents, num_episodes), jnp.float32)
+    done = jnp.zeros((num_agents, num_episodes), bool)
+    carry = (jnp.zeros((), jnp.int32), loop_key, obs, env_state, returns, done)
+    *_, returns, done = jax.lax.while_loop(running, body, carry)
+    return jnp.where(done, returns, jnp.nan)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _evaluate_jit(
+    algorithm: ModuleType, batch: tuple[int, ...], num_episodes: int,
+    config: Any, state: Any, key: jax.Array, max_steps: jax.Array,
+) -> jax.Array:
+    """``rollout`` with the ``batch`` axes of ``state`` flattened into one agent axis; one XLA program."""
+    states = jax.tree.map(lambda x: x.reshape((-1, *x.shape[len(batch):])), state)
+    return rollout(algorithm, num_episodes, config, states, key, max_steps).reshape((*batch, num_episodes))
+
+
+def evaluate(
+    algorithm: ModuleType,
+    config: Any,
+    state: Any,
+    key: jax.Array,
+    num_episodes: int,
+    max_steps: int | None = None,
+) -> np.ndarray:
+    """Undiscounted returns of the deterministic policy, ``float32[*batch_axes, num_episodes]``.
+
+    Args:
+        algorithm: an algorithm module (``init``, ``act``), e.g. ``purejaxrl.algorithms.ppo``.
+        config: the config the agents were trained with (unbatched; ``act`` reads
+            its static fields, which are shared by every point of a sweep).
+        state: one agent state, or states with leading batch axes (seeds, sweep points x seeds).
+        key: ``jax.random.key`` or ``jax.random.PRNGKey``; the same key gives the same returns.
+        num_episodes: episodes per agent, run in parallel environments.
+        max_steps: steps after which unfinished episodes are given up (NaN);
+            default the environment's time limit (required when it has none).
+
+    Returns:
+        ``R_i = sum_t r_t`` over the first episode of environment ``i``, per agent;
+        NaN for an episode that had not ended after ``max_steps`` steps (with an
+        ``IncompleteEpisodeWarning``).
+    """
+    num_episodes = check_num_episodes(num_episodes)
+    key = check_key(key)
+    env, env_params = make_env(config.env, config.env_kwargs)
+    max_steps = resolve_max_steps(config.env, env, env_params, max_steps)
+    batch = state_batch_shape(algorithm, config, state)
+    returns = _evaluate_jit(algorithm, batch, num_episodes, config, state, key, np.int32(max_steps))
+    returns = np.asarray(returns)
+    unfinished = int(np.isnan(returns).sum())
+    if unfinished:
+        warnings.warn(
+            f"{unfinished} of {returns.size} episodes did not end within max_steps={max_steps} steps; "
+            "their returns are NaN",
+            IncompleteEpisodeWarning,
+            stacklevel=2,
+        )
+    return returns

@@ -1,0 +1,166 @@
+"""A run directory: config, metrics sinks, checkpoints (orbax), summary.
+
+    out/config.json        what was run (algorithm, config, seeds, sweep); checked on resume
+    out/metrics.jsonl      one line per log row: env steps and every metric per seed
+    out/metrics.csv        the same, long format: row, point, seed, env_steps, metrics...
+    out/summary.json       final returns per seed, mean, IQM
+    out/checkpoints/<row>  orbax checkpoints: agent state and the metric rows so far
+
+Checkpoints are written by orbax into a temporary directory and renamed when
+complete, so a process killed while writing leaves the previous one intact.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import pathlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+
+def config_record(config: Any) -> dict:
+    """A config's fields as JSON values (tuples become lists)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, tuple):
+            return [plain(v) for v in value]
+        if isinstance(value, (np.generic, np.ndarray)) or hasattr(value, "tolist"):
+            return np.asarray(value).tolist()
+        return value
+
+    return {f.name: plain(getattr(config, f.name)) for f in dataclasses.fields(config)}
+
+
+def _is_key(x: Any) -> bool:
+    return jax.dtypes.issubdtype(getattr(x, "dtype", None), jax.dtypes.prng_key)
+
+
+def to_host_leaves(tree: Any) -> dict[str, np.ndarray]:
+    """Leaves as NumPy (typed PRNG keys as their raw data), named by position."""
+    leaves = jax.tree.leaves(jax.device_get(jax.tree.map(
+        lambda x: jax.random.key_data(x) if _is_key(x) else x, tree)))
+    return {f"{i:05d}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
+
+
+def from_host_leaves(leaves: Mapping[str, np.ndarray], template: Any) -> Any:
+    """The inverse of ``to_host_leaves`` for a ``template`` of the same structure."""
+    flat, treedef = jax.tree.flatten(template)
+    if len(flat) != len(leaves):
+        raise ValueError(f"checkpoint holds {len(leaves)} arrays, the agent state has {len(flat)}")
+    restored = []
+    for like, name in zip(flat, sorted(leaves)):
+        value = leaves[name]
+        if _is_key(like):
+            restored.append(jax.random.wrap_key_data(value, impl=jax.random.key_impl(like)))
+        else:
+            if value.shape != like.shape or value.dtype != like.dtype:
+                raise ValueError(f"checkpoint array {name} is {value.dtype}{value.shape}, "
+                                 f"expected {like.dtype}{like.shape}")
+            restored.append(value)
+    return jax.tree.unflatten(treedef, restored)
+
+
+class RunDir:
+    def __init__(self, path: pathlib.Path, config: Any, *, seeds: int, seed: int,
+                 sweep: Mapping[str, Sequence[float]] | None, points: list[dict] | None,
+                 keep_checkpoints: int, resume: bool):
+        self.path = path
+        self.points = points
+        self.record = {
+            "config_type": f"{type(config).__module__}.{type(config).__qualname__}",
+            "config": config_record(config), "seeds": seeds, "seed": seed,
+            "sweep": None if not sweep else {k: [float(v) for v in vs] for k, vs in sweep.items()},
+        }
+        config_file = path / "config.json"
+        if resume:
+            if not config_file.exists():
+                raise FileNotFoundError(f"resume: {path} is not a run directory (no config.json)")
+            saved = json.loads(config_file.read_text())
+            if saved != self.record:
+                changed = ", ".join(sorted(k for k in set(saved) | set(self.record)
+                                           if saved.get(k) != self.record.get(k)))
+                raise ValueError(f"resume: the run in {path} was started with a different {changed}; "
+                                 "resume it with the same settings or use a new run directory")
+        else:
+            if config_file.exists():
+                raise FileExistsError(f"{path} already holds a run; pass resume=True to continue it "
+                                      "or choose another directory")
+            path.mkdir(parents=True, exist_ok=True)
+            config_file.write_text(json.dumps(self.record, indent=2) + "\n")
+        self.manager = ocp.CheckpointManager(
+            (path / "checkpoints").absolute(),
+            options=ocp.CheckpointManagerOptions(max_to_keep=keep_checkpoints, create=True,
+                                                 enable_async_checkpointing=False),
+        )
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def checkpoint(self, row: int, state: Any, history: list[dict[str, np.ndarray]]) -> None:
+        metrics = {k: np.stack([h[k] for h in history], axis=-1) for k in history[0]}
+        self.manager.save(row, args=ocp.args.Composite(
+            state=ocp.args.PyTreeSave(to_host_leaves(state)),
+            history=ocp.args.PyTreeSave(metrics),
+            meta=ocp.args.JsonSave({"rows_done": row + 1}),
+        ))
+        self.manager.wait_until_finished()
+
+    def restore(self, template: Any, sharding: Any) -> tuple[Any, list[dict[str, np.ndarray]]]:
+        """The newest checkpoint's state (placed like ``template``) and metric rows."""
+        from purejaxrl.runner import place
+
+        step = self.manager.latest_step()
+        if step is None:
+            raise FileNotFoundError(f"resume: no checkpoint in {self.path / 'checkpoints'}")
+        restored = self.manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.PyTreeRestore(), history=ocp.args.PyTreeRestore(), meta=ocp.args.JsonRestore(),
+        ))
+        state = place(from_host_leaves(restored.state, jax.device_get(template)), sharding)
+        rows_done = int(restored.meta["rows_done"])
+        history = [{k: np.asarray(v)[..., r] for k, v in restored.history.items()} for r in range(rows_done)]
+        self._rewrite_sinks(history)
+        return state, history
+
+    # ------------------------------------------------------------------ metrics sinks
+
+    def _jsonl_line(self, row: int, metrics: dict[str, np.ndarray]) -> str:
+        return json.dumps({"row": row, **{k: np.asarray(v).tolist() for k, v in metrics.items()}})
+
+    def _csv_rows(self, row: int, metrics: dict[str, np.ndarray]) -> list[list]:
+        keys = sorted(metrics)
+        columns = [np.asarray(metrics[k]) for k in keys]
+        lead = columns[0].shape  # [*sweep, seeds]
+        rows = []
+        for index in np.ndindex(*lead):
+            point, seed = (index[0], index[-1]) if len(index) == 2 else (0, index[-1])
+            rows.append([row, point, seed] + [c[index].item() for c in columns])
+        return rows
+
+    def _rewrite_sinks(self, history: list[dict[str, np.ndarray]]) -> None:
+        lines = "".join(self._jsonl_line(r, h) + "\n" for r, h in enumerate(history))
+        (self.path / "metrics.jsonl").write_text(lines)
+        with open(self.path / "metrics.csv", "w", newline="") as f:
+            if history:
+                writer = csv.writer(f)
+                writer.writerow(["row", "point", "seed", *sorted(history[0])])
+                for r, h in enumerate(history):
+                    writer.writerows(self._csv_rows(r, h))
+
+    def append_row(self, row: int, metrics: dict[str, np.ndarray]) -> None:
+        with open(self.path / "metrics.jsonl", "a") as f:
+            f.write(self._jsonl_line(row, metrics) + "\n")
+        csv_path = self.path / "metrics.csv"
+        new = not csv_path.exists() or csv_path.stat().st_size == 0
+        with open(csv_path, "a", newline="") as f:
+            writer = csv.writer(f)
+            if new:
+                writer.writerow(["row", "point", "seed", *sorted(metrics)])
+            writer.writerows(self._csv_rows(row, metrics))
+
+    def finish(self, summary: dict, metrics: dict[str, np.ndarray]) -> None:
+        (self.path / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -1,0 +1,152 @@
+"""The runner: same numbers as ``train``, run directory contents, SIGKILL + resume, sharding."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import jax
+import numpy as np
+import pytest
+from purejaxrl.algorithms import ppo
+
+import purejaxrl
+
+CONFIG = ppo.Config(env="CartPole-v1")
+SEEDS = 4
+ROWS = min(CONFIG.num_log_points, CONFIG.num_iterations)
+
+
+def assert_same_tree(a, b):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+@pytest.fixture(scope="module")
+def trained():
+    keys = jax.random.split(jax.random.key(0), SEEDS)
+    return jax.jit(jax.vmap(ppo.train, in_axes=(None, 0)))(CONFIG, keys)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, trained):
+    out = tmp_path_factory.mktemp("runs") / "cartpole"
+    return purejaxrl.run(ppo, CONFIG, seeds=SEEDS, out=out, progress=False)
+
+
+def test_run_equals_train_bit_for_bit(trained, finished_run):
+    state, metrics = trained
+    assert_same_tree(state.params, finished_run.state.params)
+    assert set(metrics) == set(finished_run.metrics)
+    for key in metrics:
+        np.testing.assert_array_equal(np.asarray(metrics[key]), finished_run.metrics[key])
+    assert finished_run.metrics["episode_return"].shape == (SEEDS, ROWS)
+
+
+def test_run_dir_holds_config_metrics_summary_and_checkpoints(finished_run):
+    out = finished_run.out
+    record = json.loads((out / "config.json").read_text())
+    assert record["config"]["env"] == "CartPole-v1" and record["seeds"] == SEEDS
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == ROWS
+    last = json.loads(lines[-1])
+    assert last["row"] == ROWS - 1 and len(last["episode_return"]) == SEEDS
+    csv_lines = (out / "metrics.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("row,point,seed,") and len(csv_lines) == 1 + SEEDS * ROWS
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary == finished_run.summary and summary["iqm"] >= 475
+    assert len(list((out / "checkpoints").iterdir())) >= 1
+
+
+def test_an_existing_run_dir_is_not_overwritten_and_resume_checks_the_config(finished_run):
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        purejaxrl.run(ppo, CONFIG, seeds=SEEDS, out=finished_run.out, progress=False)
+    with pytest.raises(ValueError, match="different seeds"):
+        purejaxrl.run(ppo, CONFIG, seeds=SEEDS + 1, out=finished_run.out, resume=True, progress=False)
+
+
+def test_bad_arguments_are_clear_errors(tmp_path):
+    for bad in (0, -2, 1.5, True):
+        with pytest.raises(ValueError, match="seeds must be a positive integer"):
+            purejaxrl.run(ppo, CONFIG, seeds=bad, progress=False)
+    with pytest.raises(ValueError, match="needs the run directory"):
+        purejaxrl.run(ppo, CONFIG, seeds=2, resume=True, progress=False)
+    with pytest.raises(FileNotFoundError, match="not a run directory"):
+        purejaxrl.run(ppo, CONFIG, seeds=2, out=tmp_path / "nothing", resume=True, progress=False)
+
+
+KILLED_RUN = textwrap.dedent("""
+    import sys
+    import purejaxrl
+    from purejaxrl.algorithms import ppo
+    purejaxrl.run(ppo, ppo.Config(env="CartPole-v1"), seeds=4, out=sys.argv[1], checkpoint_every=4,
+                  progress=False)
+""")
+
+
+def test_sigkill_then_resume_ends_bit_identical(tmp_path, finished_run):
+    out = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    checkpoints = out / "checkpoints"
+    while time.time() < deadline and process.poll() is None:
+        steps = [int(p.name) for p in checkpoints.glob("*") if p.name.isdigit()]
+        if steps and max(steps) >= 40:
+            break
+        time.sleep(0.01)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (out / "summary.json").exists(), "the run finished before it could be killed"
+
+    resumed = purejaxrl.run(ppo, CONFIG, seeds=SEEDS, out=out, checkpoint_every=4, resume=True,
+                            progress=False)
+    assert_same_tree(resumed.state.params, finished_run.state.params)
+    assert_same_tree(resumed.state.opt_state, finished_run.state.opt_state)
+    for key in finished_run.metrics:
+        np.testing.assert_array_equal(resumed.metrics[key], finished_run.metrics[key])
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == ROWS
+    assert (out / "summary.json").exists()
+
+
+SHARDED_RUN = textwrap.dedent("""
+    import os, sys
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+    import jax, numpy as np
+    import purejaxrl
+    from purejaxrl.algorithms import ppo
+    assert jax.device_count() == 4
+    config = ppo.Config(env="CartPole-v1", total_timesteps=16384)
+    result = purejaxrl.run(ppo, config, seeds=8, progress=False)
+    leaf = jax.tree.leaves(result.state.params)[0]
+    devices = {s.device for s in leaf.addressable_shards}
+    assert len(devices) == 4 and leaf.addressable_shards[0].data.shape[0] == 2, leaf.sharding
+    np.savez(sys.argv[1], *[np.asarray(x) for x in jax.tree.leaves(result.state.params)],
+             returns=result.metrics["episode_return"])
+""")
+
+
+def test_four_virtual_devices_shard_seeds_and_match_one_device(tmp_path):
+    path = tmp_path / "sharded.npz"
+    done = subprocess.run([sys.executable, "-c", SHARDED_RUN, str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    config = ppo.Config(env="CartPole-v1", total_timesteps=16384)
+    single = purejaxrl.run(ppo, config, seeds=8, progress=False)
+    sharded = np.load(path)
+    for i, leaf in enumerate(jax.tree.leaves(single.state.params)):
+        np.testing.assert_array_equal(sharded[f"arr_{i}"], np.asarray(leaf))
+    np.testing.assert_array_equal(sharded["returns"], single.metrics["episode_return"])
+
+
+def test_sweep_metrics_have_a_leading_sweep_axis():
+    config = ppo.Config(env="CartPole-v1", total_timesteps=4096)
+    result = purejaxrl.run(ppo, config, seeds=2, sweep={"lr": [1e-3, 5e-3]}, progress=False)
+    assert result.metrics["episode_return"].shape == (2, 2, config.num_iterations)
+    assert [p["point"]["lr"] for p in result.summary["sweep"]] == pytest.approx([1e-3, 5e-3])
+
+
+_ = pathlib
