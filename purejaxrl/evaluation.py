@@ -28,11 +28,13 @@ Randomness, fixed so results can be reproduced by hand (``episode_keys``)::
     # every step:
     loop_key, act_key, *step_keys = jax.random.split(loop_key, 2 + num_episodes)
 
-The whole evaluation is one jitted function. The algorithm module and the
-sizes are static arguments and the config is a pytree argument (its static
-fields are in the treedef), so ``jax.jit``'s cache holds one compiled program
-per (algorithm, static config, state shapes, num_episodes, max_steps):
-repeated calls do not recompile.
+The whole evaluation is one jitted function. The algorithm module, the batch
+shape and ``num_episodes`` are static arguments; the config is a pytree argument
+(its static fields are in the treedef); the key and ``max_steps`` are traced. So
+``jax.jit``'s cache holds one compiled program per (algorithm, static config,
+state shapes, num_episodes): new keys or ``max_steps`` do not recompile. Inside,
+the batch axes are flattened into one agent axis and a single ``while_loop``
+steps agents x episodes environments (cheaper to compile than a vmapped loop).
 """
 
 from __future__ import annotations
@@ -163,7 +165,11 @@ def batch_shape(state: Any, reference: Any) -> tuple[int, ...]:
     ref_leaves, ref_def = jax.tree.flatten(reference)
     paths_leaves, treedef = jax.tree_util.tree_flatten_with_path(state)
     if treedef != ref_def:
-        raise ValueError(f"evaluate: state has structure {treedef}, but init gives {ref_def}")
+        raise ValueError(
+            f"evaluate: state is a {type(state).__name__} pytree with {treedef.num_leaves} leaves whose "
+            f"structure differs from algorithm.init(config, key)'s ({ref_def.num_leaves} leaves). "
+            "Was the state made by this algorithm with this config?"
+        )
     batch = None
     for (path, leaf), ref in zip(paths_leaves, ref_leaves):
         shape, ref_shape = tuple(jnp.shape(leaf)), tuple(ref.shape)
@@ -212,7 +218,7 @@ def rollout(
     steps ``num_agents x num_episodes`` environments; the environments' keys are
     shared across agents, so every agent starts from the same ``num_episodes`` states.
     """
-    env, env_params = make_env(config.env, config.env_kwargs)
+    env, env_params = make_env(config.env, getattr(config, "env_kwargs", ()))
     num_agents = jax.tree.leaves(states)[0].shape[0]
     act = jax.vmap(functools.partial(algorithm.act, config, deterministic=True), in_axes=(0, 0, None))
     step = jax.vmap(jax.vmap(env.step, in_axes=(0, 0, 0, None)), in_axes=(None, 0, 0, None))
@@ -277,7 +283,7 @@ def evaluate(
     """
     num_episodes = check_num_episodes(num_episodes)
     key = check_key(key)
-    env, env_params = make_env(config.env, config.env_kwargs)
+    env, env_params = make_env(config.env, getattr(config, "env_kwargs", ()))
     max_steps = resolve_max_steps(config.env, env, env_params, max_steps)
     batch = state_batch_shape(algorithm, config, state)
     returns = _evaluate_jit(algorithm, batch, num_episodes, config, state, key, np.int32(max_steps))

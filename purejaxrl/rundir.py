@@ -93,6 +93,7 @@ class RunDir:
                                       "or choose another directory")
             path.mkdir(parents=True, exist_ok=True)
             config_file.write_text(json.dumps(self.record, indent=2) + "\n")
+        self._writer = None
         self.manager = ocp.CheckpointManager(
             (path / "checkpoints").absolute(),
             options=ocp.CheckpointManagerOptions(max_to_keep=keep_checkpoints, create=True,
@@ -152,6 +153,7 @@ class RunDir:
                     writer.writerows(self._csv_rows(r, h))
 
     def append_row(self, row: int, metrics: dict[str, np.ndarray]) -> None:
+        self._write_tensorboard(metrics)
         with open(self.path / "metrics.jsonl", "a") as f:
             f.write(self._jsonl_line(row, metrics) + "\n")
         csv_path = self.path / "metrics.csv"
@@ -162,5 +164,51 @@ class RunDir:
                 writer.writerow(["row", "point", "seed", *sorted(metrics)])
             writer.writerows(self._csv_rows(row, metrics))
 
+    def _tensorboard(self):
+        if self._writer is None:
+            from tensorboardX import SummaryWriter
+
+            self._writer = SummaryWriter(str(self.path / "tensorboard"))
+        return self._writer
+
+    def _write_tensorboard(self, metrics: dict[str, np.ndarray]) -> None:
+        """Each metric's mean over seeds (one tag per sweep point) at the row's env steps."""
+        writer = self._tensorboard()
+        step = int(np.max(metrics["env_steps"]))
+        for key, values in metrics.items():
+            if key == "env_steps":
+                continue
+            values = np.asarray(values, np.float64)
+            per_point = values.reshape(-1, values.shape[-1]) if values.ndim > 1 else values[None]
+            for p, row in enumerate(per_point):
+                if np.isfinite(row).any():
+                    tag = key if self.points is None else f"{key}/point_{p}"
+                    writer.add_scalar(tag, float(np.nanmean(row)), step)
+        writer.flush()
+
     def finish(self, summary: dict, metrics: dict[str, np.ndarray]) -> None:
-        (self.path / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        """``summary.json`` (NaN as null) and ``learning_curve.png`` (IQM over seeds, 95% CI band)."""
+        from purejaxrl.plots import plot_learning_curves
+
+        (self.path / "summary.json").write_text(json.dumps(_json_safe(summary), indent=2) + "\n")
+        returns = np.asarray(metrics["episode_return"])
+        steps = np.asarray(metrics["env_steps"]).reshape(-1, returns.shape[-1])[0]
+        if self.points is None:
+            curves = {"": (steps, returns)}
+        else:
+            curves = {", ".join(f"{k}={v:g}" for k, v in point.items()): (steps, returns[i])
+                      for i, point in enumerate(self.points)}
+        plot_learning_curves(curves, self.path / "learning_curve.png", title=self.record["config"].get("env"))
+        if self._writer is not None:
+            self._writer.close()
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities as ``None`` (strict JSON), tuples as lists."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value

@@ -29,10 +29,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from purejaxrl import stats
 from purejaxrl.config import sweep as make_sweep
 from purejaxrl.config import sweep_points
 from purejaxrl.metrics import log_buffer_add, log_buffer_init, log_buffer_result, num_log_rows
-from purejaxrl.stats import final_returns, iqm
+from purejaxrl.stats import final_returns
 
 SEED_AXIS = "seeds"
 
@@ -137,7 +138,7 @@ def run(
     bounds = row_bounds(config.num_iterations, rows)
     sharding = seed_sharding(seeds, num_sweep_axes, devices)
 
-    keys = jax.device_put(jax.random.split(jax.random.key(seed), seeds), seed_sharding(seeds, 0, devices))
+    keys = jax.random.split(jax.random.key(seed), seeds)
     init = jax.jit(batched(algorithm.init, config_axes, x_per_point=False))
     directory = None if out is None else rundir.RunDir(
         pathlib.Path(out), config, seeds=seeds, seed=seed, sweep=sweep, points=points,
@@ -147,7 +148,8 @@ def run(
     if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
         raise ValueError(f"checkpoint_every must be a positive integer, got {checkpoint_every!r}")
 
-    state = place(init(configs, keys), sharding)
+    # Initialise on one device, then spread the seeds: the chunks need no communication.
+    state = place(jax.block_until_ready(init(configs, keys)), sharding)
     history: list[dict[str, np.ndarray]] = []
     if directory is not None and resume:
         state, history = directory.restore(state, sharding)
@@ -179,12 +181,11 @@ def run(
 
 
 def summarize(metrics: dict[str, np.ndarray], points: list[dict] | None, seeds: int, wall_s: float) -> dict:
-    """Per-seed final returns and their mean / IQM, per sweep point."""
+    """Per-seed final returns with mean, IQM and bootstrap CIs (``stats.summarize``), per sweep point."""
     finals = final_returns(metrics)
 
     def one(values: np.ndarray) -> dict:
-        return {"final_returns": [float(v) for v in values], "mean": float(np.nanmean(values)),
-                "std": float(np.nanstd(values)), "iqm": iqm(values)}
+        return {"final_returns": [float(v) for v in values], **stats.summarize(values)}
 
     summary = {"seeds": seeds, "env_steps": int(np.max(metrics["env_steps"])),
                "wall_seconds": round(wall_s, 3)}

@@ -58,7 +58,11 @@ def test_run_dir_holds_config_metrics_summary_and_checkpoints(finished_run):
     csv_lines = (out / "metrics.csv").read_text().splitlines()
     assert csv_lines[0].startswith("row,point,seed,") and len(csv_lines) == 1 + SEEDS * ROWS
     summary = json.loads((out / "summary.json").read_text())
-    assert summary == finished_run.summary and summary["iqm"] >= 475
+    assert summary["final_returns"] == finished_run.summary["final_returns"] and summary["iqm"] >= 475
+    low, high = summary["iqm_ci"]
+    assert low <= summary["iqm"] <= high
+    assert (out / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert any((out / "tensorboard").iterdir())
     assert len(list((out / "checkpoints").iterdir())) >= 1
 
 
