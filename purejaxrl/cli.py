@@ -1,6 +1,9 @@
 """The ``purejaxrl`` command line.
 
-    purejaxrl train ppo --env CartPole-v1 --seeds 16 [--lr 3e-4 ...]
+    purejaxrl train ppo --env CartPole-v1 --seeds 16 [--lr 3e-4 ...] [--out DIR] [--sweep.lr 1e-3 3e-4]
+    purejaxrl train ppo --resume DIR
+    purejaxrl plot DIR [DIR ...] [-o FILE]
+    purejaxrl compare DIR_A DIR_B
     purejaxrl envs
     purejaxrl algos
 
@@ -10,12 +13,26 @@ Every ``Config`` field of the algorithm is a flag (from its dataclass, via tyro)
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 
 import tyro
 
-TRAIN_USAGE = "usage: purejaxrl train ALGORITHM [--seeds N] [--seed S] [config flags]"
+TRAIN_USAGE = ("usage: purejaxrl train ALGORITHM [--seeds N] [--seed S] [--out DIR] [--resume DIR] "
+               "[--sweep.FIELD V1 V2 ...] [--checkpoint-every ROWS] [--no-cache] [--no-progress] "
+               "[config flags]")
+
+RUNNER_HELP = """runner flags:
+  --seeds INT             seeds, trained in one vmapped call (default: 1)
+  --seed INT              base seed the keys are split from (default: 0)
+  --out DIR               run directory: metrics, checkpoints, summary, plot
+  --resume DIR            continue the run in DIR from its newest checkpoint
+  --sweep.FIELD V1 V2 ..  a grid over a traced config field (repeatable)
+  --checkpoint-every INT  log rows between checkpoints (default: a tenth of the run)
+  --no-cache              do not use the persistent compilation cache
+  --no-progress           no progress bar
+"""
 
 
 def _algorithms():
@@ -24,9 +41,31 @@ def _algorithms():
     return ALGORITHMS
 
 
+def split_sweep_flags(flags: list[str]) -> tuple[dict[str, list[float]], list[str]]:
+    """``--sweep.lr 1e-3 3e-4`` -> ``{"lr": [1e-3, 3e-4]}``; the other flags are returned as they are."""
+    sweep, rest, i = {}, [], 0
+    while i < len(flags):
+        if flags[i].startswith("--sweep."):
+            name, values = flags[i].removeprefix("--sweep.").replace("-", "_"), []
+            i += 1
+            while i < len(flags) and not flags[i].startswith("--"):
+                values.append(flags[i])
+                i += 1
+            try:
+                sweep[name] = [float(v) for v in values]
+            except ValueError as error:
+                raise SystemExit(f"error: --sweep.{name} takes numbers, got {values}") from error
+            if not values:
+                raise SystemExit(f"error: --sweep.{name} needs at least one value")
+        else:
+            rest.append(flags[i])
+            i += 1
+    return sweep, rest
+
+
 def train_command(argv: list[str]) -> int:
     algorithms = _algorithms()
-    if not argv or argv[0].startswith("-"):
+    if not argv or argv[0].startswith("-") and "--resume" not in argv:
         print(TRAIN_USAGE + f"\nalgorithms: {', '.join(algorithms)}", file=sys.stderr)
         return 2
     name, flags = argv[0], argv[1:]
@@ -35,45 +74,132 @@ def train_command(argv: list[str]) -> int:
         return 2
     algo = algorithms[name]
     runner = argparse.ArgumentParser(add_help=False)
-    runner.add_argument("--seeds", type=int, default=1, help="seeds, trained in one vmapped call")
-    runner.add_argument("--seed", type=int, default=0, help="base seed the run's keys are split from")
-    run_args, config_flags = runner.parse_known_args(flags)
+    runner.add_argument("--seeds", type=int, default=1)
+    runner.add_argument("--seed", type=int, default=0)
+    runner.add_argument("--out", default=None)
+    runner.add_argument("--resume", default=None)
+    runner.add_argument("--checkpoint-every", type=int, default=None)
+    runner.add_argument("--no-cache", action="store_true")
+    runner.add_argument("--no-progress", action="store_true")
+    run_args, other_flags = runner.parse_known_args(flags)
+    try:
+        sweep, config_flags = split_sweep_flags(other_flags)
+    except SystemExit as error:
+        print(error, file=sys.stderr)
+        return 2
     if "-h" in config_flags or "--help" in config_flags:
-        print("runner flags:\n  --seeds INT  seeds, trained in one vmapped call (default: 1)\n"
-              "  --seed INT   base seed the keys are split from (default: 0)\n")
+        print(RUNNER_HELP)
+    if run_args.resume is not None:
+        return resume_training(algo, run_args)
     # a ConfigError from Config.__post_init__ is reported by tyro, which exits with status 2
     config = tyro.cli(algo.Config, args=config_flags, default=algo.Config(),
                       prog=f"purejaxrl train {name}")
     if run_args.seeds < 1:
         print(f"error: --seeds must be at least 1, got {run_args.seeds}", file=sys.stderr)
         return 2
-    return run_training(name, algo, config, run_args.seeds, run_args.seed)
+    return run_training(name, algo, config, run_args, sweep)
 
 
-def run_training(name: str, algo, config, seeds: int, seed: int) -> int:
-    import jax
+def resume_training(algo, run_args) -> int:
+    from purejaxrl.rundir import read_record
+
+    try:
+        record = read_record(run_args.resume)
+    except FileNotFoundError as error:
+        print(f"error: --resume: {error}", file=sys.stderr)
+        return 2
+    config = algo.Config(**record["config"])
+    run_args.seeds, run_args.seed, run_args.out = record["seeds"], record["seed"], run_args.resume
+    name = type(config).__module__.rsplit(".", 1)[-1]
+    return run_training(name, algo, config, run_args, record["sweep"] or {}, resume=True)
+
+
+def run_training(name: str, algo, config, run_args, sweep: dict, resume: bool = False) -> int:
+    import purejaxrl
+    from purejaxrl.compilation_cache import enable_persistent_cache
+
+    enable_persistent_cache(False if run_args.no_cache else None)
+    points = f" x {len(list(itertools.product(*sweep.values())))} sweep points" if sweep else ""
+    print(f"{name} on {config.env}: {run_args.seeds} seed(s){points} x {config.total_timesteps:,} steps"
+          + (f", run dir {run_args.out}" if run_args.out else ""), flush=True)
+    start = time.perf_counter()
+    result = purejaxrl.run(algo, config, seeds=run_args.seeds, seed=run_args.seed, sweep=sweep or None,
+                           out=run_args.out, resume=resume, checkpoint_every=run_args.checkpoint_every,
+                           progress=not run_args.no_progress)
+    print(f"done in {time.perf_counter() - start:.1f}s (compile included)")
+    print_summary(result.summary)
+    return 0
+
+
+def print_summary(summary: dict) -> None:
+    """Final returns per seed (episodes in the last 10% of training) and their statistics."""
+    points = summary.get("sweep") or [{"point": None, **summary}]
+    for entry in points:
+        if entry["point"] is not None:
+            print("sweep point " + ", ".join(f"{k}={v:g}" for k, v in entry["point"].items()))
+        print(f"  {'seed':>4}  {'final return':>12}")
+        for i, value in enumerate(entry["final_returns"]):
+            print(f"  {i:>4}  {value:>12.2f}")
+        low, high = entry["iqm_ci"]
+        print(f"  mean {entry['mean']:.2f} +- {entry['std']:.2f} (std), IQM {entry['iqm']:.2f} "
+              f"[95% CI {low:.2f}, {high:.2f}], {entry['num_seeds']} seeds "
+              f"({entry['num_nan']} without episodes)")
+
+
+def plot_command(argv: list[str]) -> int:
+    """``purejaxrl plot DIR... [-o FILE]``: learning curves of one or more runs in one figure."""
+    parser = argparse.ArgumentParser(prog="purejaxrl plot")
+    parser.add_argument("runs", nargs="+")
+    parser.add_argument("-o", "--output", default="learning_curves.png")
+    args = parser.parse_args(argv)
+    from purejaxrl.plots import plot_learning_curves
+    from purejaxrl.rundir import read_metrics
+
+    curves = {}
+    for run in args.runs:
+        try:
+            metrics = read_metrics(run)
+        except (FileNotFoundError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        returns = metrics["episode_return"].reshape(-1, *metrics["episode_return"].shape[-2:])
+        steps = metrics["env_steps"].reshape(-1, metrics["env_steps"].shape[-1])[0]
+        for i, per_point in enumerate(returns):
+            curves[run if len(returns) == 1 else f"{run} [{i}]"] = (steps, per_point)
+    path = plot_learning_curves(curves, args.output)
+    print(f"wrote {path}")
+    return 0
+
+
+def compare_command(argv: list[str]) -> int:
+    """``purejaxrl compare A B``: both runs' final returns and P(A > B) with a bootstrap CI."""
+    parser = argparse.ArgumentParser(prog="purejaxrl compare")
+    parser.add_argument("run_a")
+    parser.add_argument("run_b")
+    args = parser.parse_args(argv)
+    import json
+    import pathlib
+
     import numpy as np
 
-    from purejaxrl.stats import final_returns, iqm
+    from purejaxrl.stats import probability_of_improvement
 
-    keys = jax.random.split(jax.random.key(seed), seeds)
-    train = jax.jit(jax.vmap(algo.train, in_axes=(None, 0)))
-    print(f"{name} on {config.env}: {seeds} seed(s) x {config.total_timesteps:,} steps", flush=True)
-    start = time.perf_counter()
-    compiled = train.lower(config, keys).compile()
-    compiled_at = time.perf_counter()
-    _, metrics = jax.block_until_ready(compiled(config, keys))
-    done = time.perf_counter()
-    finals = final_returns(metrics)
-    steps = int(np.asarray(metrics["env_steps"])[0, -1]) * seeds
-    print(f"compile {compiled_at - start:.1f}s, train {done - compiled_at:.1f}s "
-          f"({steps / max(done - compiled_at, 1e-9):,.0f} steps/s over all seeds)")
-    print("final return (episodes in the last 10% of training):")
-    print(f"  {'seed':>4}  {'return':>10}")
-    for i, value in enumerate(finals):
-        print(f"  {i:>4}  {value:>10.2f}")
-    print(f"  mean {np.nanmean(finals):.2f} +- {np.nanstd(finals):.2f} (std), IQM {iqm(finals):.2f}, "
-          f"min {np.nanmin(finals):.2f}, max {np.nanmax(finals):.2f}")
+    finals = []
+    for run in (args.run_a, args.run_b):
+        summary_file = pathlib.Path(run) / "summary.json"
+        if not summary_file.exists():
+            print(f"error: {run} has no summary.json (not a finished run)", file=sys.stderr)
+            return 2
+        summary = json.loads(summary_file.read_text())
+        if summary.get("sweep"):
+            print(f"error: {run} is a sweep; compare single configurations", file=sys.stderr)
+            return 2
+        print(f"{run}:")
+        print_summary(summary)
+        values = np.array([np.nan if v is None else v for v in summary["final_returns"]], np.float64)
+        finals.append(values[~np.isnan(values)])
+    point, low, high = probability_of_improvement(finals[0], finals[1])
+    print(f"P({args.run_a} > {args.run_b}) = {point:.3f} [95% CI {low:.3f}, {high:.3f}]")
     return 0
 
 
@@ -92,14 +218,17 @@ def algos_command(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": train_command, "envs": envs_command, "algos": algos_command}
+COMMANDS = {"train": train_command, "plot": plot_command, "compare": compare_command,
+            "envs": envs_command, "algos": algos_command}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: purejaxrl {train,envs,algos} ...\n\n"
-              "  train ALGO  train seeds in one vmapped call and print final returns\n"
+        print("usage: purejaxrl {train,plot,compare,envs,algos} ...\n\n"
+              "  train ALGO  train seeds (x sweep points) in one vmapped call, print final returns\n"
+              "  plot DIR..  learning curves of run directories in one PNG\n"
+              "  compare A B final returns of two runs and P(A > B)\n"
               "  envs        list environment ids\n"
               "  algos       list algorithms")
         return 0 if argv else 2

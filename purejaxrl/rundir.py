@@ -203,6 +203,25 @@ class RunDir:
             self._writer.close()
 
 
+def read_record(path: str | pathlib.Path) -> dict:
+    """A run directory's ``config.json`` (``FileNotFoundError`` naming the directory)."""
+    config_file = pathlib.Path(path) / "config.json"
+    if not config_file.exists():
+        raise FileNotFoundError(f"{path} is not a run directory (no config.json)")
+    return json.loads(config_file.read_text())
+
+
+def read_metrics(path: str | pathlib.Path) -> dict[str, np.ndarray]:
+    """``metrics.jsonl`` as arrays ``[*sweep, seeds, rows]`` (NaN for missing values)."""
+    lines = (pathlib.Path(path) / "metrics.jsonl").read_text().splitlines()
+    if not lines:
+        raise ValueError(f"{path}: metrics.jsonl holds no rows yet")
+    rows = [json.loads(line) for line in lines]
+    keys = [k for k in rows[0] if k != "row"]
+    return {k: np.stack([np.asarray(r[k], np.float64 if k != "env_steps" else np.int64) for r in rows],
+                        axis=-1) for k in keys}
+
+
 def _json_safe(value: Any) -> Any:
     """NaN and infinities as ``None`` (strict JSON), tuples as lists."""
     if isinstance(value, dict):

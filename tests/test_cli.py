@@ -37,3 +37,32 @@ def test_bad_config_flags_name_the_problem(capsys):
         main(["train", "ppo", "--env", "Cartpole"])
     assert exit_info.value.code == 2
     assert "CartPole-v1" in capsys.readouterr().err.replace("\n", " ")
+
+
+def test_train_with_a_run_dir_then_resume_plot_and_compare(tmp_path, capsys):
+    run_a, run_b = str(tmp_path / "a"), str(tmp_path / "b")
+    flags = ["--env", "CartPole-v1", "--seeds", "3", "--no-progress", *SMALL]
+    assert main(["train", "ppo", *flags, "--out", run_a]) == 0
+    assert main(["train", "ppo", *flags, "--lr", "1e-3", "--out", run_b]) == 0
+    capsys.readouterr()
+    # a finished run resumes to the same summary (nothing left to train)
+    assert main(["train", "ppo", "--resume", run_a, "--no-progress"]) == 0
+    assert "IQM" in capsys.readouterr().out
+    assert main(["plot", run_a, run_b, "-o", str(tmp_path / "curves.png")]) == 0
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["compare", run_a, run_b]) == 0
+    assert f"P({run_a} > {run_b}) =" in capsys.readouterr().out
+
+
+def test_sweep_flags_train_every_point(capsys):
+    assert main(["train", "ppo", "--env", "CartPole-v1", "--seeds", "2", "--no-progress", *SMALL,
+                 "--sweep.lr", "1e-3", "5e-3"]) == 0
+    out = capsys.readouterr().out
+    assert "2 sweep points" in out and "sweep point lr=0.001" in out and "sweep point lr=0.005" in out
+
+
+def test_resume_and_sweep_errors_exit_2(tmp_path, capsys):
+    assert main(["train", "ppo", "--resume", str(tmp_path / "missing")]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+    assert main(["train", "ppo", "--sweep.lr", "fast"]) == 2
+    assert "takes numbers" in capsys.readouterr().err
