@@ -154,3 +154,24 @@ def test_sweep_metrics_have_a_leading_sweep_axis():
 
 
 _ = pathlib
+
+
+def test_a_checkpoint_left_half_written_is_ignored_on_resume(tmp_path, finished_run):
+    """A process killed mid-write leaves orbax's temporary directory behind; the newest
+    complete checkpoint is used and the run still ends bit-identical."""
+    import shutil
+
+    out = tmp_path / "half_written"
+    shutil.copytree(finished_run.out, out)
+    checkpoints = out / "checkpoints"
+    steps = sorted(int(p.name) for p in checkpoints.iterdir() if p.name.isdigit())
+    for step in steps[1:]:
+        shutil.rmtree(checkpoints / str(step))  # back to the oldest kept checkpoint
+    partial = checkpoints / f"{ROWS - 1}.orbax-checkpoint-tmp-1234567890"
+    (partial / "state").mkdir(parents=True)
+    (partial / "state" / "garbage").write_bytes(b"\x00" * 100)
+    (out / "summary.json").unlink()
+    resumed = purejaxrl.run(ppo, CONFIG, seeds=SEEDS, out=out, resume=True, progress=False)
+    assert_same_tree(resumed.state.params, finished_run.state.params)
+    for key in finished_run.metrics:
+        np.testing.assert_array_equal(resumed.metrics[key], finished_run.metrics[key])

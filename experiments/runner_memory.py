@@ -1,0 +1,57 @@
+"""Host memory of a long runner call: does RSS stay flat as the run goes on?
+
+    python experiments/runner_memory.py [--seeds 64] [--total-timesteps 500000] [--out DIR]
+
+Trains PPO on CartPole through ``purejaxrl.run`` (a run dir with checkpoints
+when ``--out`` is given) while a thread samples the process's resident set
+size every 0.25 s; prints RSS at 10%, 25%, 50%, 75% and 100% of the wall time
+and the peak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+
+import psutil
+from purejaxrl.algorithms import ppo
+
+import purejaxrl
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=64)
+    parser.add_argument("--total-timesteps", type=int, default=500_000)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+
+    process, samples, running = psutil.Process(), [], threading.Event()
+    running.set()
+
+    def sample() -> None:
+        while running.is_set():
+            samples.append((time.perf_counter(), process.memory_info().rss))
+            time.sleep(0.25)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    config = ppo.Config(env="CartPole-v1", total_timesteps=args.total_timesteps, num_log_points=200)
+    start = time.perf_counter()
+    thread.start()
+    result = purejaxrl.run(ppo, config, seeds=args.seeds, out=args.out, progress=False)
+    running.clear()
+    thread.join()
+    wall = time.perf_counter() - start
+    print(f"PPO CartPole, {args.seeds} seeds x {config.num_iterations * config.batch_size:,} steps, "
+          f"{wall:.1f}s, IQM final return {result.summary['iqm']:.1f}")
+    print("| fraction of wall time | RSS (MiB) |\n|---|---|")
+    for fraction in (0.1, 0.25, 0.5, 0.75, 1.0):
+        moment = start + fraction * wall
+        rss = min(samples, key=lambda s: abs(s[0] - moment))[1]
+        print(f"| {fraction:.0%} | {rss / 2**20:,.0f} |")
+    print(f"peak RSS {max(s[1] for s in samples) / 2**20:,.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
