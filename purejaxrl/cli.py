@@ -2,6 +2,7 @@
 
     purejaxrl train ppo --env CartPole-v1 --seeds 16 [--lr 3e-4 ...] [--out DIR] [--sweep.lr 1e-3 3e-4]
     purejaxrl train ppo --resume DIR
+    purejaxrl eval DIR [--episodes N]
     purejaxrl plot DIR [DIR ...] [-o FILE]
     purejaxrl compare DIR_A DIR_B
     purejaxrl envs
@@ -171,6 +172,43 @@ def plot_command(argv: list[str]) -> int:
     return 0
 
 
+def eval_command(argv: list[str]) -> int:
+    """``purejaxrl eval DIR``: the newest checkpoint's deterministic policies, fresh episodes."""
+    parser = argparse.ArgumentParser(prog="purejaxrl eval")
+    parser.add_argument("run")
+    parser.add_argument("--episodes", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the evaluation episodes")
+    args = parser.parse_args(argv)
+    import numpy as np
+
+    from purejaxrl.evaluation import evaluate
+    from purejaxrl.rundir import read_record
+    from purejaxrl.runner import load
+
+    try:
+        record = read_record(args.run)
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    name = record["config_type"].rsplit(".", 2)[-2]
+    algorithms = _algorithms()
+    if name not in algorithms:
+        print(f"error: {args.run} was trained with {name!r}, not a known algorithm", file=sys.stderr)
+        return 2
+    algo = algorithms[name]
+    config, state, rows = load(algo, args.run)
+    import jax
+
+    returns = evaluate(algo, config, state, jax.random.key(args.seed), args.episodes)
+    per_agent = np.nanmean(returns, axis=-1).reshape(-1, record["seeds"])
+    print(f"{args.run}: {name} on {config.env}, checkpoint after {rows} log rows, "
+          f"{args.episodes} deterministic episodes per seed")
+    for p, row in enumerate(per_agent):
+        label = f"sweep point {p}: " if len(per_agent) > 1 else ""
+        print(f"  {label}mean return per seed {np.round(row, 2).tolist()}, mean {np.nanmean(row):.2f}")
+    return 0
+
+
 def compare_command(argv: list[str]) -> int:
     """``purejaxrl compare A B``: both runs' final returns and P(A > B) with a bootstrap CI."""
     parser = argparse.ArgumentParser(prog="purejaxrl compare")
@@ -218,15 +256,16 @@ def algos_command(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": train_command, "plot": plot_command, "compare": compare_command,
+COMMANDS = {"train": train_command, "eval": eval_command, "plot": plot_command, "compare": compare_command,
             "envs": envs_command, "algos": algos_command}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: purejaxrl {train,plot,compare,envs,algos} ...\n\n"
+        print("usage: purejaxrl {train,eval,plot,compare,envs,algos} ...\n\n"
               "  train ALGO  train seeds (x sweep points) in one vmapped call, print final returns\n"
+              "  eval DIR    deterministic-policy returns of a run's newest checkpoint\n"
               "  plot DIR..  learning curves of run directories in one PNG\n"
               "  compare A B final returns of two runs and P(A > B)\n"
               "  envs        list environment ids\n"

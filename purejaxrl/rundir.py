@@ -111,8 +111,10 @@ class RunDir:
         ))
         self.manager.wait_until_finished()
 
-    def restore(self, template: Any, sharding: Any) -> tuple[Any, list[dict[str, np.ndarray]]]:
-        """The newest checkpoint's state (placed like ``template``) and metric rows."""
+    def restore(self, template: Any, sharding: Any, rewrite_sinks: bool = True
+                ) -> tuple[Any, list[dict[str, np.ndarray]]]:
+        """The newest checkpoint's state (placed like ``template``) and metric rows; the metric
+        files are cut back to the checkpoint when ``rewrite_sinks`` (a resume)."""
         from purejaxrl.runner import place
 
         step = self.manager.latest_step()
@@ -124,7 +126,8 @@ class RunDir:
         state = place(from_host_leaves(restored.state, jax.device_get(template)), sharding)
         rows_done = int(restored.meta["rows_done"])
         history = [{k: np.asarray(v)[..., r] for k, v in restored.history.items()} for r in range(rows_done)]
-        self._rewrite_sinks(history)
+        if rewrite_sinks:
+            self._rewrite_sinks(history)
         return state, history
 
     # ------------------------------------------------------------------ metrics sinks

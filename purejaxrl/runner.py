@@ -180,6 +180,24 @@ def run(
     return RunResult(state=state, metrics=metrics, summary=summary, out=run_path)
 
 
+def load(algorithm: Any, out: str | pathlib.Path) -> tuple[Any, Any, int]:
+    """``(config, state, rows_done)`` of the newest checkpoint in the run directory ``out``."""
+    from purejaxrl import rundir
+
+    record = rundir.read_record(out)
+    config = algorithm.Config(**record["config"])
+    sweep = record["sweep"]
+    configs, config_axes = (config, None) if not sweep else make_sweep(config, **sweep)
+    points = None if config_axes is None else sweep_points(configs, config_axes)
+    keys = jax.random.split(jax.random.key(record["seed"]), record["seeds"])
+    template = jax.jit(batched(algorithm.init, config_axes, x_per_point=False))(configs, keys)
+    directory = rundir.RunDir(pathlib.Path(out), config, seeds=record["seeds"], seed=record["seed"],
+                              sweep=sweep, points=points, keep_checkpoints=3, resume=True)
+    sharding = seed_sharding(record["seeds"], 0 if config_axes is None else 1)
+    state, history = directory.restore(template, sharding, rewrite_sinks=False)
+    return config, state, len(history)
+
+
 def summarize(metrics: dict[str, np.ndarray], points: list[dict] | None, seeds: int, wall_s: float) -> dict:
     """Per-seed final returns with mean, IQM and bootstrap CIs (``stats.summarize``), per sweep point."""
     finals = final_returns(metrics)
@@ -225,4 +243,4 @@ def _progress_bar(enabled: bool, total_steps: int, rows_done: int, bounds, confi
     return Bar()
 
 
-__all__ = ["RunResult", "row_bounds", "run", "run_chunk", "seed_sharding", "summarize"]
+__all__ = ["RunResult", "load", "row_bounds", "run", "run_chunk", "seed_sharding", "summarize"]

@@ -52,6 +52,9 @@ def test_train_with_a_run_dir_then_resume_plot_and_compare(tmp_path, capsys):
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
     assert main(["compare", run_a, run_b]) == 0
     assert f"P({run_a} > {run_b}) =" in capsys.readouterr().out
+    assert main(["eval", run_a, "--episodes", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "4 deterministic episodes per seed" in out and "mean return per seed" in out
 
 
 def test_sweep_flags_train_every_point(capsys):
