@@ -22,7 +22,7 @@ import tyro
 
 TRAIN_USAGE = ("usage: purejaxrl train ALGORITHM [--seeds N] [--seed S] [--out DIR] [--resume DIR] "
                "[--sweep.FIELD V1 V2 ...] [--checkpoint-every ROWS] [--no-cache] [--no-progress] "
-               "[config flags]")
+               "[--config FILE] [config flags]")
 
 RUNNER_HELP = """runner flags:
   --seeds INT             seeds, trained in one vmapped call (default: 1)
@@ -33,6 +33,8 @@ RUNNER_HELP = """runner flags:
   --checkpoint-every INT  log rows between checkpoints (default: a tenth of the run)
   --no-cache              do not use the persistent compilation cache
   --no-progress           no progress bar
+  --config FILE           a JSON file of Config fields (presets in experiments/configs/);
+                          flags override it
 """
 
 
@@ -82,6 +84,7 @@ def train_command(argv: list[str]) -> int:
     runner.add_argument("--checkpoint-every", type=int, default=None)
     runner.add_argument("--no-cache", action="store_true")
     runner.add_argument("--no-progress", action="store_true")
+    runner.add_argument("--config", default=None)
     run_args, other_flags = runner.parse_known_args(flags)
     try:
         sweep, config_flags = split_sweep_flags(other_flags)
@@ -93,12 +96,28 @@ def train_command(argv: list[str]) -> int:
     if run_args.resume is not None:
         return resume_training(algo, run_args)
     # a ConfigError from Config.__post_init__ is reported by tyro, which exits with status 2
-    config = tyro.cli(algo.Config, args=config_flags, default=algo.Config(),
-                      prog=f"purejaxrl train {name}")
+    try:
+        default = algo.Config() if run_args.config is None else config_from_file(algo, run_args.config)
+    except (OSError, ValueError, TypeError) as error:
+        print(f"error: --config {run_args.config}: {error}", file=sys.stderr)
+        return 2
+    config = tyro.cli(algo.Config, args=config_flags, default=default, prog=f"purejaxrl train {name}")
     if run_args.seeds < 1:
         print(f"error: --seeds must be at least 1, got {run_args.seeds}", file=sys.stderr)
         return 2
     return run_training(name, algo, config, run_args, sweep)
+
+
+def config_from_file(algo, path: str):
+    """A ``Config`` from a JSON file of field values (presets: ``experiments/configs/``);
+    flags given on the command line override it."""
+    import json
+    import pathlib
+
+    values = json.loads(pathlib.Path(path).read_text())
+    if not isinstance(values, dict):
+        raise ValueError("expected a JSON object of Config fields")
+    return algo.Config(**values)
 
 
 def resume_training(algo, run_args) -> int:

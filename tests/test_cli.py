@@ -69,3 +69,24 @@ def test_resume_and_sweep_errors_exit_2(tmp_path, capsys):
     assert "not a run directory" in capsys.readouterr().err
     assert main(["train", "ppo", "--sweep.lr", "fast"]) == 2
     assert "takes numbers" in capsys.readouterr().err
+
+
+def test_config_presets_load_and_flags_override_them(tmp_path, capsys):
+    import json
+    import pathlib
+
+    from purejaxrl.algorithms import ppo
+
+    from purejaxrl.cli import config_from_file
+
+    for preset in sorted(pathlib.Path("experiments/configs").glob("ppo_*.json")):
+        config = config_from_file(ppo, str(preset))
+        assert config.env == json.loads(preset.read_text())["env"]
+    preset = tmp_path / "small.json"
+    preset.write_text(json.dumps({"env": "Pendulum-v1", "total_timesteps": 256, "num_envs": 4,
+                                  "num_steps": 32, "num_minibatches": 2}))
+    assert main(["train", "ppo", "--config", str(preset), "--env", "CartPole-v1", "--no-progress"]) == 0
+    assert "ppo on CartPole-v1" in capsys.readouterr().out
+    preset.write_text(json.dumps({"env": "CartPole-v1", "lrr": 1.0}))
+    assert main(["train", "ppo", "--config", str(preset)]) == 2
+    assert "lrr" in capsys.readouterr().err
