@@ -1,6 +1,7 @@
 """Host memory of a long runner call: does RSS stay flat as the run goes on?
 
     python experiments/runner_memory.py [--seeds 64] [--total-timesteps 500000] [--out DIR]
+                                        [--checkpoint-every ROWS]
 
 Trains PPO on CartPole through ``purejaxrl.run`` (a run dir with checkpoints
 when ``--out`` is given) while a thread samples the process's resident set
@@ -25,6 +26,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=64)
     parser.add_argument("--total-timesteps", type=int, default=500_000)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--checkpoint-every", type=int, default=None)
     args = parser.parse_args()
 
     process, samples, running = psutil.Process(), [], threading.Event()
@@ -39,7 +41,8 @@ def main() -> None:
     config = ppo.Config(env="CartPole-v1", total_timesteps=args.total_timesteps, num_log_points=200)
     start = time.perf_counter()
     thread.start()
-    result = purejaxrl.run(ppo, config, seeds=args.seeds, out=args.out, progress=False)
+    result = purejaxrl.run(ppo, config, seeds=args.seeds, out=args.out, progress=False,
+                           checkpoint_every=args.checkpoint_every)
     running.clear()
     thread.join()
     wall = time.perf_counter() - start
