@@ -222,21 +222,26 @@ def test_reset_is_random_and_starts_hanging_down(compiled):
         assert np.all((radius >= 0.05) & (radius <= 0.2))
 
 
-def test_cartpole_terminates_when_the_cart_leaves_the_rail(compiled):
-    """Environment 0 starts at the rail's end moving outwards: terminated at once, and also truncated
-    since its first step reaches its time limit (``max_steps = 1``; gymnax's rule, termination wins
-    in the returns)."""
-    if compiled.env.name != "mjx/cartpole_swingup":
-        pytest.skip("only the cart-pole has a termination rule")
+def test_termination_rules(compiled):
+    """Only the cart-pole terminates (its cart leaving the rail); the pendulum and the reacher never
+    do, even driven at full force from a fast start. Cart-pole environment 0 starts at the rail's end
+    moving outwards: terminated at once, and also truncated since its first step reaches its time limit
+    (``max_steps = 1``; gymnax's rule, termination wins in the returns)."""
     params = batch_params(compiled.params, max_steps=[1, 1000, 1000, 1000])
     _, state = compiled.reset(jax.random.split(jax.random.key(6), NUM_ENVS), params)
     physics = state.physics
-    state = state.replace(physics=physics.replace(qpos=physics.qpos.at[0, 0].set(1.79),
-                                                  qvel=physics.qvel.at[0, 0].set(3.0)))
-    _, _, _, out = run(compiled, params, seed=6, state=state, actions=np.ones((NUM_STEPS, NUM_ENVS, 1)))
-    assert out["terminated"][0, 0] and out["truncated"][0, 0] and out["time"][0, 0] == 0
+    start = 1.79 if compiled.env.name == "mjx/cartpole_swingup" else 0.0
+    state = state.replace(physics=physics.replace(qpos=physics.qpos.at[0, 0].set(start),
+                                                  qvel=physics.qvel.at[:, 0].set(3.0)))
+    full_force = np.broadcast_to(compiled.env.action_high, (NUM_STEPS, NUM_ENVS, compiled.env.num_actions))
+    _, _, _, out = run(compiled, params, seed=6, state=state, actions=full_force)
+    assert not out["terminated"][1:, 0].any() and out["truncated"][:, 0].all()  # time limit 1 throughout
+    if compiled.env.name != "mjx/cartpole_swingup":
+        assert not out["terminated"].any()
+        return
+    assert out["terminated"][0, 0] and out["time"][0, 0] == 0
     assert out["final_obs"][0, 0, 0] > mjx_envs.CARTPOLE_RAIL and abs(out["obs"][0, 0, 0]) < 0.02
-    assert not out["terminated"][1:, 0].any() and out["truncated"][1:, 0].all()  # time limit 1 afterwards
+    assert out["terminated"][:, 1:].any()  # pushed at full force, the other carts leave the rail too
 
 
 # --------------------------------------------------------------------------- spaces, errors, factories

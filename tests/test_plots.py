@@ -1,10 +1,9 @@
+import matplotlib
 import numpy as np
 import pytest
+from matplotlib import image
 
-matplotlib = pytest.importorskip("matplotlib")
-from matplotlib import image  # noqa: E402
-
-from purejaxrl import plots  # noqa: E402
+from purejaxrl import plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
