@@ -179,10 +179,7 @@ class EnvSpec(NamedTuple):
 
 @functools.lru_cache(maxsize=64)
 def _env_spec(env_id: str, env_kwargs: tuple) -> EnvSpec:
-    # Built once and cached, often while ``train`` is being traced: compile-time
-    # evaluation keeps the environment's arrays concrete rather than tracers.
-    with jax.ensure_compile_time_eval():
-        env, env_params = envs.make(env_id, **dict(env_kwargs))
+    env, env_params = envs.make_cached(env_id, env_kwargs)
     obs_space = env.observation_space(env_params)
     action_space = env.action_space(env_params)
     if isinstance(action_space, envs.spaces.Discrete):

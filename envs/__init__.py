@@ -15,9 +15,11 @@ from gymnax.environments import spaces
 from .gymnax_adapter import GYMNAX_IDS, GymnaxEnv, make_gymnax
 from .registry import (
     UnknownEnvironmentError,
+    close_matches,
     closest_names,
     is_registered,
     make,
+    make_cached,
     names,
     register,
     register_family,
@@ -52,9 +54,11 @@ register_family("mjx/", _load_mjx)
 __all__ = [
     "GymnaxEnv",
     "UnknownEnvironmentError",
+    "close_matches",
     "closest_names",
     "is_registered",
     "make",
+    "make_cached",
     "names",
     "register",
     "register_family",

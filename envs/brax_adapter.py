@@ -32,7 +32,6 @@ Observations and rewards are float32; ``terminated``/``truncated`` are bool.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import numbers
 from collections.abc import Callable
@@ -44,6 +43,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 from gymnax.environments import spaces
+
+from .registry import close_matches
 
 BRAX_BACKENDS: tuple[str, ...] = ("generalized", "positional", "spring", "mjx")
 """Brax's physics pipelines (``brax.envs.base.PipelineEnv``)."""
@@ -308,10 +309,8 @@ class BraxEnv:
 
 def _unknown_name_error(name: str) -> ValueError:
     known = sorted(_brax_registry())
-    query = name.lower()
-    close = difflib.get_close_matches(query, known, n=5, cutoff=0.4)
-    close += [k for k in known if query and (query in k or k in query) and k not in close]
-    hint = f" Did you mean: {', '.join(close[:5])}?" if close else ""
+    close = close_matches(name, known)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
     return ValueError(f"unknown Brax environment {name!r}.{hint} Brax registers: {', '.join(known)}")
 
 

@@ -10,8 +10,11 @@ called or an id with its prefix is made.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Iterable
 from typing import Any
+
+import jax
 
 EnvFactory = Callable[..., tuple[Any, Any]]
 
@@ -65,14 +68,32 @@ def is_registered(env_id: str) -> bool:
     return env_id in _FACTORIES
 
 
-def closest_names(env_id: str, n: int = 5) -> list[str]:
-    """Registered ids that look like ``env_id`` (case-insensitive), best first."""
-    lowered = {name.lower(): name for name in names()}
-    query = str(env_id).lower()
+def close_matches(query: str, candidates: Iterable[str], n: int = 5) -> list[str]:
+    """``candidates`` that look like ``query`` (case-insensitive), best first: difflib's
+    close matches, then those containing or contained in ``query``."""
+    lowered = {name.lower(): name for name in candidates}
+    query = str(query).lower()
     matches = difflib.get_close_matches(query, list(lowered), n=n, cutoff=0.3)
     contained = [k for k in lowered if query and (query in k or k in query)]
     ordered = list(dict.fromkeys(matches + contained))[:n]
     return [lowered[m] for m in ordered]
+
+
+def closest_names(env_id: str, n: int = 5) -> list[str]:
+    """Registered ids that look like ``env_id``, best first."""
+    return close_matches(env_id, names(), n)
+
+
+@functools.lru_cache(maxsize=64)
+def make_cached(env_id: str, env_kwargs: tuple = ()) -> tuple[Any, Any]:
+    """``make(env_id, **dict(env_kwargs))`` built once per id and (hashable) kwargs.
+
+    Algorithms build their environment the first time their program is traced;
+    compile-time evaluation keeps the environment's arrays concrete there, not
+    tracers that would leak out of the trace through this cache.
+    """
+    with jax.ensure_compile_time_eval():
+        return make(env_id, **dict(env_kwargs))
 
 
 def make(env_id: str, **kwargs: Any) -> tuple[Any, Any]:

@@ -20,6 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 from gymnax.environments import spaces
 
+from purejaxrl.metrics import EpisodeStats, episode_stats_init, episode_stats_step
+
 
 class Wrapper:
     """Delegates everything to the wrapped ``env``; subclasses override what they change."""
@@ -163,8 +165,7 @@ class TimeLimit(Wrapper):
 
 class EpisodeStatisticsState(NamedTuple):
     env_state: Any
-    running_return: jax.Array
-    running_length: jax.Array
+    episode: EpisodeStats
 
 
 class EpisodeStatistics(Wrapper):
@@ -177,20 +178,17 @@ class EpisodeStatistics(Wrapper):
 
     def reset(self, key, params):
         obs, env_state = self.env.reset(key, params)
-        return obs, EpisodeStatisticsState(env_state, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32))
+        return obs, EpisodeStatisticsState(env_state, jax.tree.map(lambda x: x[0], episode_stats_init(1)))
 
     def step(self, key, state, action, params):
         obs, env_state, reward, terminated, truncated, info = self.env.step(
             key, state.env_state, action, params
         )
         done = jnp.logical_or(terminated, truncated)
-        episode_return = state.running_return + reward.astype(jnp.float32)
-        episode_length = state.running_length + 1
-        new_state = EpisodeStatisticsState(
-            env_state,
-            jnp.where(done, 0.0, episode_return),
-            jnp.where(done, 0, episode_length),
+        episode, episode_return, episode_length = episode_stats_step(
+            state.episode, reward.astype(jnp.float32), done
         )
+        new_state = EpisodeStatisticsState(env_state, episode)
         info = {**info, "episode_return": episode_return, "episode_length": episode_length,
                 "episode_done": done}
         return obs, new_state, reward, terminated, truncated, info

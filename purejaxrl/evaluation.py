@@ -49,6 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from purejaxrl import envs
+from purejaxrl.random import is_typed_key
 
 #: Time-limit fields of environment parameters, by family: gymnax, Brax adapter, MJX.
 TIME_LIMIT_PARAMS: tuple[str, ...] = ("max_steps_in_episode", "episode_length", "max_steps")
@@ -72,7 +73,7 @@ def check_num_episodes(num_episodes: Any) -> int:
 
 def check_key(key: Any) -> jax.Array:
     """Accept one ``jax.random.key`` (typed, shape ``()``) or one ``PRNGKey`` (``uint32[2]``)."""
-    if _is_typed_key(key):
+    if is_typed_key(key):
         if key.shape != ():
             raise ValueError(f"evaluate: expected one key, got a batch of keys of shape {key.shape}")
         return key
@@ -92,13 +93,6 @@ def check_max_steps(max_steps: Any) -> int:
 
 
 # --------------------------------------------------------------------------- environment
-
-
-@functools.lru_cache(maxsize=64)
-def make_env(env_id: str, env_kwargs: tuple) -> tuple[Any, Any]:
-    """``envs.make(env_id, **dict(env_kwargs))``, built once with concrete (not traced) params."""
-    with jax.ensure_compile_time_eval():
-        return envs.make(env_id, **dict(env_kwargs))
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -144,15 +138,10 @@ def resolve_max_steps(env_id: str, env: Any, env_params: Any, max_steps: int | N
 # --------------------------------------------------------------------------- batch axes
 
 
-def _is_typed_key(x: Any) -> bool:
-    dtype = getattr(x, "dtype", None)
-    return dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
-
-
 def reference_state(algorithm: ModuleType, config: Any, state: Any) -> Any:
     """Abstract unbatched state (``jax.eval_shape`` of ``init``, nothing runs), made with the
     kind of key ``state`` holds: a typed ``jax.random.key`` or a legacy ``PRNGKey``."""
-    key = jax.random.key(0) if any(map(_is_typed_key, jax.tree.leaves(state))) else jax.random.PRNGKey(0)
+    key = jax.random.key(0) if any(map(is_typed_key, jax.tree.leaves(state))) else jax.random.PRNGKey(0)
     return jax.eval_shape(algorithm.init, config, key)
 
 
@@ -218,7 +207,7 @@ def rollout(
     steps ``num_agents x num_episodes`` environments; the environments' keys are
     shared across agents, so every agent starts from the same ``num_episodes`` states.
     """
-    env, env_params = make_env(config.env, getattr(config, "env_kwargs", ()))
+    env, env_params = envs.make_cached(config.env, getattr(config, "env_kwargs", ()))
     num_agents = jax.tree.leaves(states)[0].shape[0]
     act = jax.vmap(functools.partial(algorithm.act, config, deterministic=True), in_axes=(0, 0, None))
     step = jax.vmap(jax.vmap(env.step, in_axes=(0, 0, 0, None)), in_axes=(None, 0, 0, None))
@@ -283,7 +272,7 @@ def evaluate(
     """
     num_episodes = check_num_episodes(num_episodes)
     key = check_key(key)
-    env, env_params = make_env(config.env, getattr(config, "env_kwargs", ()))
+    env, env_params = envs.make_cached(config.env, getattr(config, "env_kwargs", ()))
     max_steps = resolve_max_steps(config.env, env, env_params, max_steps)
     batch = state_batch_shape(algorithm, config, state)
     returns = _evaluate_jit(algorithm, batch, num_episodes, config, state, key, np.int32(max_steps))

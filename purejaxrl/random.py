@@ -19,6 +19,12 @@ import jax.numpy as jnp
 import numpy as np
 
 
+def is_typed_key(x: object) -> bool:
+    """Whether ``x`` is a new-style key array (``jax.random.key``), not raw ``uint32`` words."""
+    dtype = getattr(x, "dtype", None)
+    return dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+
+
 def bits(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     """``uint32`` random words of ``shape``: the key data of ``jax.random.split(key, n)``.
 

@@ -23,6 +23,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from purejaxrl.random import is_typed_key
+
 
 def config_record(config: Any) -> dict:
     """A config's fields as JSON values (tuples become lists)."""
@@ -37,14 +39,10 @@ def config_record(config: Any) -> dict:
     return {f.name: plain(getattr(config, f.name)) for f in dataclasses.fields(config)}
 
 
-def _is_key(x: Any) -> bool:
-    return jax.dtypes.issubdtype(getattr(x, "dtype", None), jax.dtypes.prng_key)
-
-
 def to_host_leaves(tree: Any) -> dict[str, np.ndarray]:
     """Leaves as NumPy (typed PRNG keys as their raw data), named by position."""
     leaves = jax.tree.leaves(jax.device_get(jax.tree.map(
-        lambda x: jax.random.key_data(x) if _is_key(x) else x, tree)))
+        lambda x: jax.random.key_data(x) if is_typed_key(x) else x, tree)))
     return {f"{i:05d}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
 
 
@@ -56,7 +54,7 @@ def from_host_leaves(leaves: Mapping[str, np.ndarray], template: Any) -> Any:
     restored = []
     for like, name in zip(flat, sorted(leaves)):
         value = leaves[name]
-        if _is_key(like):
+        if is_typed_key(like):
             restored.append(jax.random.wrap_key_data(value, impl=jax.random.key_impl(like)))
         else:
             if value.shape != like.shape or value.dtype != like.dtype:

@@ -102,6 +102,24 @@ def place(tree: Any, sharding: NamedSharding) -> Any:
 # --------------------------------------------------------------------------- run
 
 
+def _is_positive_int(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= 1
+
+
+def initial_states(algorithm: Any, config: Any, seeds: int, seed: int,
+                   sweep: Mapping[str, Sequence[float]] | None, devices: Sequence[Any] | None = None):
+    """``(configs, config_axes, sweep points, states, sharding)``: ``init`` for every seed (keys
+    ``split(key(seed), seeds)``) and sweep point, on one device, then spread over the devices
+    (the chunks need no communication; initialising from sharded keys deadlocked on 2 cores)."""
+    configs, config_axes = (config, None) if not sweep else make_sweep(config, **sweep)
+    points = None if config_axes is None else sweep_points(configs, config_axes)
+    sharding = seed_sharding(seeds, 0 if config_axes is None else 1, devices)
+    keys = jax.random.split(jax.random.key(seed), seeds)
+    init = jax.jit(batched(algorithm.init, config_axes, x_per_point=False))
+    states = place(jax.block_until_ready(init(configs, keys)), sharding)
+    return configs, config_axes, points, states, sharding
+
+
 def run(
     algorithm: Any,
     config: Any,
@@ -127,39 +145,34 @@ def run(
     """
     from purejaxrl import rundir  # local: orbax is only imported when a run dir is used
 
-    if isinstance(seeds, bool) or not isinstance(seeds, (int, np.integer)) or seeds < 1:
+    if not _is_positive_int(seeds):
         raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
+    if checkpoint_every is not None and not _is_positive_int(checkpoint_every):
+        raise ValueError(f"checkpoint_every must be a positive integer, got {checkpoint_every!r}")
     if resume and out is None:
         raise ValueError("resume=True needs the run directory: pass out=...")
-    configs, config_axes = (config, None) if not sweep else make_sweep(config, **sweep)
-    points = None if config_axes is None else sweep_points(configs, config_axes)
-    num_sweep_axes = 0 if config_axes is None else 1
     rows = num_log_rows(config.num_log_points, config.num_iterations)
     bounds = row_bounds(config.num_iterations, rows)
-    sharding = seed_sharding(seeds, num_sweep_axes, devices)
-
-    keys = jax.random.split(jax.random.key(seed), seeds)
-    init = jax.jit(batched(algorithm.init, config_axes, x_per_point=False))
+    every = checkpoint_every or max(1, rows // 10)
+    configs, config_axes, points, state, sharding = initial_states(
+        algorithm, config, seeds, seed, sweep, devices
+    )
     directory = None if out is None else rundir.RunDir(
         pathlib.Path(out), config, seeds=seeds, seed=seed, sweep=sweep, points=points,
         keep_checkpoints=keep_checkpoints, resume=resume,
     )
-    every = checkpoint_every or max(1, rows // 10)
-    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-        raise ValueError(f"checkpoint_every must be a positive integer, got {checkpoint_every!r}")
-
-    # Initialise on one device, then spread the seeds: the chunks need no communication.
-    state = place(jax.block_until_ready(init(configs, keys)), sharding)
     history: list[dict[str, np.ndarray]] = []
     if directory is not None and resume:
         state, history = directory.restore(state, sharding)
+
     def chunk_program(length: int) -> Callable:
         chunk = functools.partial(run_chunk, algorithm, length)
         return jax.jit(batched(chunk, config_axes, x_per_point=True), donate_argnums=1)
 
     chunk_programs = {length: chunk_program(length) for length in {end - start for start, end in bounds}}
 
-    bar = _progress_bar(progress, config.num_iterations * config.batch_size, len(history), bounds, config)
+    steps_done = bounds[len(history) - 1][1] * config.batch_size if history else 0
+    bar = ProgressBar(progress, config.num_iterations * config.batch_size, steps_done)
     started = time.perf_counter()
     for row in range(len(history), rows):
         start, end = bounds[row]
@@ -186,14 +199,10 @@ def load(algorithm: Any, out: str | pathlib.Path) -> tuple[Any, Any, int]:
 
     record = rundir.read_record(out)
     config = algorithm.Config(**record["config"])
-    sweep = record["sweep"]
-    configs, config_axes = (config, None) if not sweep else make_sweep(config, **sweep)
-    points = None if config_axes is None else sweep_points(configs, config_axes)
-    keys = jax.random.split(jax.random.key(record["seed"]), record["seeds"])
-    template = jax.jit(batched(algorithm.init, config_axes, x_per_point=False))(configs, keys)
+    _, _, points, template, sharding = initial_states(algorithm, config, record["seeds"], record["seed"],
+                                                      record["sweep"])
     directory = rundir.RunDir(pathlib.Path(out), config, seeds=record["seeds"], seed=record["seed"],
-                              sweep=sweep, points=points, keep_checkpoints=3, resume=True)
-    sharding = seed_sharding(record["seeds"], 0 if config_axes is None else 1)
+                              sweep=record["sweep"], points=points, keep_checkpoints=3, resume=True)
     state, history = directory.restore(template, sharding, rewrite_sinks=False)
     return config, state, len(history)
 
@@ -214,33 +223,23 @@ def summarize(metrics: dict[str, np.ndarray], points: list[dict] | None, seeds: 
     return summary
 
 
-class _NoBar:
+class ProgressBar:
+    """A tqdm bar over env steps showing the latest mean return; silent when not ``enabled``."""
+
+    def __init__(self, enabled: bool, total_steps: int, initial_steps: int):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total_steps, initial=initial_steps, unit="step", unit_scale=True,
+                        dynamic_ncols=True, disable=not enabled)
+
     def update(self, env_steps: int, row: dict) -> None:
-        pass
+        self.bar.update(env_steps - self.bar.n)
+        episode_return = row.get("episode_return")
+        if episode_return is not None and np.isfinite(episode_return).any():
+            self.bar.set_postfix(ret=f"{np.nanmean(episode_return):.1f}")
 
     def close(self) -> None:
-        pass
-
-
-def _progress_bar(enabled: bool, total_steps: int, rows_done: int, bounds, config) -> Any:
-    if not enabled:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    initial = bounds[rows_done - 1][1] * config.batch_size if rows_done else 0
-    bar = tqdm(total=total_steps, initial=initial, unit="step", unit_scale=True, dynamic_ncols=True)
-
-    class Bar:
-        def update(self, env_steps: int, row: dict) -> None:
-            bar.update(env_steps - bar.n)
-            episode_return = row.get("episode_return")
-            if episode_return is not None and np.isfinite(episode_return).any():
-                bar.set_postfix(ret=f"{np.nanmean(episode_return):.1f}")
-
-        def close(self) -> None:
-            bar.close()
-
-    return Bar()
+        self.bar.close()
 
 
 __all__ = ["RunResult", "load", "row_bounds", "run", "run_chunk", "seed_sharding", "summarize"]

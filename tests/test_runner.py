@@ -77,6 +77,10 @@ def test_bad_arguments_are_clear_errors(tmp_path):
     for bad in (0, -2, 1.5, True):
         with pytest.raises(ValueError, match="seeds must be a positive integer"):
             purejaxrl.run(ppo, CONFIG, seeds=bad, progress=False)
+    for bad in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="checkpoint_every must be a positive integer"):
+            purejaxrl.run(ppo, CONFIG, seeds=2, out=tmp_path / "bad", checkpoint_every=bad, progress=False)
+    assert not (tmp_path / "bad").exists()  # refused before anything was written
     with pytest.raises(ValueError, match="needs the run directory"):
         purejaxrl.run(ppo, CONFIG, seeds=2, resume=True, progress=False)
     with pytest.raises(FileNotFoundError, match="not a run directory"):
