@@ -8,9 +8,14 @@ __all__ = ["ConfigError", "__version__", "pytree_dataclass", "static", "sweep", 
 
 
 def __getattr__(name: str):
-    """``purejaxrl.run`` and ``purejaxrl.RunResult`` without importing the runner up front."""
-    if name in ("run", "RunResult"):
-        from purejaxrl import runner
+    """``purejaxrl.run``, ``RunResult``, ``evaluate`` and ``distributed`` without importing the
+    runner (and orbax, tqdm) up front."""
+    import importlib
 
-        return getattr(runner, name)
+    if name in ("run", "RunResult"):
+        return getattr(importlib.import_module("purejaxrl.runner"), name)
+    if name == "evaluate":
+        return importlib.import_module("purejaxrl.evaluation").evaluate
+    if name == "distributed":
+        return importlib.import_module("purejaxrl.distributed")
     raise AttributeError(f"module 'purejaxrl' has no attribute {name!r}")

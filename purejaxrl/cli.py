@@ -22,7 +22,8 @@ import tyro
 
 TRAIN_USAGE = ("usage: purejaxrl train ALGORITHM [--seeds N] [--seed S] [--out DIR] [--resume DIR] "
                "[--sweep.FIELD V1 V2 ...] [--checkpoint-every ROWS] [--no-cache] [--no-progress] "
-               "[--config FILE] [config flags]")
+               "[--config FILE] [--wandb-project NAME] "
+               "[--distributed | --coordinator HOST:PORT --num-processes N --process-id I] [config flags]")
 
 RUNNER_HELP = """runner flags:
   --seeds INT             seeds, trained in one vmapped call (default: 1)
@@ -35,6 +36,13 @@ RUNNER_HELP = """runner flags:
   --no-progress           no progress bar
   --config FILE           a JSON file of Config fields (presets in experiments/configs/);
                           flags override it
+  --wandb-project NAME    also log to Weights & Biases (pip install 'purejaxrl[wandb]');
+                          offline unless an API key is configured or --wandb-mode online
+  --wandb-entity NAME, --wandb-mode online|offline|disabled
+  --distributed           one run over several processes; Slurm, Open MPI and TPU pods
+                          are detected (jax.distributed.initialize)
+  --coordinator HOST:PORT, --num-processes N, --process-id I
+                          the same, set by hand (process 0 listens on HOST:PORT)
 """
 
 
@@ -66,16 +74,7 @@ def split_sweep_flags(flags: list[str]) -> tuple[dict[str, list[float]], list[st
     return sweep, rest
 
 
-def train_command(argv: list[str]) -> int:
-    algorithms = _algorithms()
-    if not argv or argv[0].startswith("-") and "--resume" not in argv:
-        print(TRAIN_USAGE + f"\nalgorithms: {', '.join(algorithms)}", file=sys.stderr)
-        return 2
-    name, flags = argv[0], argv[1:]
-    if name not in algorithms:
-        print(f"unknown algorithm {name!r}; choose one of: {', '.join(algorithms)}", file=sys.stderr)
-        return 2
-    algo = algorithms[name]
+def runner_flags() -> argparse.ArgumentParser:
     runner = argparse.ArgumentParser(add_help=False)
     runner.add_argument("--seeds", type=int, default=1)
     runner.add_argument("--seed", type=int, default=0)
@@ -85,7 +84,44 @@ def train_command(argv: list[str]) -> int:
     runner.add_argument("--no-cache", action="store_true")
     runner.add_argument("--no-progress", action="store_true")
     runner.add_argument("--config", default=None)
-    run_args, other_flags = runner.parse_known_args(flags)
+    runner.add_argument("--wandb-project", default=None)
+    runner.add_argument("--wandb-entity", default=None)
+    runner.add_argument("--wandb-mode", default=None, choices=["online", "offline", "disabled"])
+    runner.add_argument("--distributed", action="store_true")
+    runner.add_argument("--coordinator", default=None)
+    runner.add_argument("--num-processes", type=int, default=None)
+    runner.add_argument("--process-id", type=int, default=None)
+    return runner
+
+
+def start_distributed(run_args) -> str | None:
+    """``jax.distributed`` when asked for, before the algorithms (and gymnax) are imported;
+    an error message for an incomplete set of flags."""
+    by_hand = (run_args.coordinator, run_args.num_processes, run_args.process_id)
+    if any(v is not None for v in by_hand) and any(v is None for v in by_hand):
+        return "--coordinator, --num-processes and --process-id go together"
+    if run_args.distributed or by_hand[0] is not None:
+        from purejaxrl import distributed
+
+        distributed.initialize(*by_hand)
+    return None
+
+
+def train_command(argv: list[str]) -> int:
+    run_args, other_flags = runner_flags().parse_known_args(argv[1:])
+    error = start_distributed(run_args)
+    if error is not None:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    algorithms = _algorithms()
+    if not argv or argv[0].startswith("-") and "--resume" not in argv:
+        print(TRAIN_USAGE + f"\nalgorithms: {', '.join(algorithms)}", file=sys.stderr)
+        return 2
+    name = argv[0]
+    if name not in algorithms:
+        print(f"unknown algorithm {name!r}; choose one of: {', '.join(algorithms)}", file=sys.stderr)
+        return 2
+    algo = algorithms[name]
     try:
         sweep, config_flags = split_sweep_flags(other_flags)
     except SystemExit as error:
@@ -136,18 +172,25 @@ def resume_training(algo, run_args) -> int:
 
 def run_training(name: str, algo, config, run_args, sweep: dict, resume: bool = False) -> int:
     import purejaxrl
+    from purejaxrl import distributed
     from purejaxrl.compilation_cache import enable_persistent_cache
 
     enable_persistent_cache(False if run_args.no_cache else None)
     points = f" x {len(list(itertools.product(*sweep.values())))} sweep points" if sweep else ""
     print(f"{name} on {config.env}: {run_args.seeds} seed(s){points} x {config.total_timesteps:,} steps"
           + (f", run dir {run_args.out}" if run_args.out else ""), flush=True)
+    wandb = None
+    if run_args.wandb_project is not None:
+        from purejaxrl.wandb_sink import WandB
+
+        wandb = WandB(project=run_args.wandb_project, entity=run_args.wandb_entity, mode=run_args.wandb_mode)
     start = time.perf_counter()
     result = purejaxrl.run(algo, config, seeds=run_args.seeds, seed=run_args.seed, sweep=sweep or None,
                            out=run_args.out, resume=resume, checkpoint_every=run_args.checkpoint_every,
-                           progress=not run_args.no_progress)
-    print(f"done in {time.perf_counter() - start:.1f}s (compile included)")
-    print_summary(result.summary)
+                           progress=not run_args.no_progress, wandb=wandb)
+    if distributed.is_primary():
+        print(f"done in {time.perf_counter() - start:.1f}s (compile included)")
+        print_summary(result.summary)
     return 0
 
 

@@ -8,6 +8,8 @@
 
 Checkpoints are written by orbax into a temporary directory and renamed when
 complete, so a process killed while writing leaves the previous one intact.
+With several processes (``purejaxrl.distributed``) every process checks the
+directory and takes part in checkpoints; process 0 alone writes the other files.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from purejaxrl import distributed
 from purejaxrl.random import is_typed_key
 
 
@@ -41,7 +44,7 @@ def config_record(config: Any) -> dict:
 
 def to_host_leaves(tree: Any) -> dict[str, np.ndarray]:
     """Leaves as NumPy (typed PRNG keys as their raw data), named by position."""
-    leaves = jax.tree.leaves(jax.device_get(jax.tree.map(
+    leaves = jax.tree.leaves(distributed.to_host(jax.tree.map(
         lambda x: jax.random.key_data(x) if is_typed_key(x) else x, tree)))
     return {f"{i:05d}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
 
@@ -64,12 +67,28 @@ def from_host_leaves(leaves: Mapping[str, np.ndarray], template: Any) -> Any:
     return jax.tree.unflatten(treedef, restored)
 
 
+def mean_per_point(metrics: dict[str, np.ndarray], points: list[dict] | None) -> dict[str, float]:
+    """``{metric[/point_i]: mean over seeds}`` of one log row, ``env_steps`` and metrics no seed
+    has a value for (no episode finished yet) left out."""
+    means = {}
+    for key, values in metrics.items():
+        if key == "env_steps":
+            continue
+        values = np.asarray(values, np.float64)
+        per_point = values.reshape(-1, values.shape[-1]) if values.ndim > 1 else values[None]
+        for p, row in enumerate(per_point):
+            if np.isfinite(row).any():
+                means[key if points is None else f"{key}/point_{p}"] = float(np.nanmean(row))
+    return means
+
+
 class RunDir:
     def __init__(self, path: pathlib.Path, config: Any, *, seeds: int, seed: int,
                  sweep: Mapping[str, Sequence[float]] | None, points: list[dict] | None,
                  keep_checkpoints: int, resume: bool):
         self.path = path
         self.points = points
+        self.primary = distributed.is_primary()
         self.record = {
             "config_type": f"{type(config).__module__}.{type(config).__qualname__}",
             "config": config_record(config), "seeds": seeds, "seed": seed,
@@ -89,8 +108,10 @@ class RunDir:
             if config_file.exists():
                 raise FileExistsError(f"{path} already holds a run; pass resume=True to continue it "
                                       "or choose another directory")
-            path.mkdir(parents=True, exist_ok=True)
-            config_file.write_text(json.dumps(self.record, indent=2) + "\n")
+            distributed.barrier("purejaxrl-run-dir-checked")  # every process looked before 0 writes
+            if self.primary:
+                path.mkdir(parents=True, exist_ok=True)
+                config_file.write_text(json.dumps(self.record, indent=2) + "\n")
         self._writer = None
         self.manager = ocp.CheckpointManager(
             (path / "checkpoints").absolute(),
@@ -124,7 +145,7 @@ class RunDir:
         state = place(from_host_leaves(restored.state, jax.device_get(template)), sharding)
         rows_done = int(restored.meta["rows_done"])
         history = [{k: np.asarray(v)[..., r] for k, v in restored.history.items()} for r in range(rows_done)]
-        if rewrite_sinks:
+        if rewrite_sinks and self.primary:
             self._rewrite_sinks(history)
         return state, history
 
@@ -154,6 +175,8 @@ class RunDir:
                     writer.writerows(self._csv_rows(r, h))
 
     def append_row(self, row: int, metrics: dict[str, np.ndarray]) -> None:
+        if not self.primary:
+            return
         self._write_tensorboard(metrics)
         with open(self.path / "metrics.jsonl", "a") as f:
             f.write(self._jsonl_line(row, metrics) + "\n")
@@ -176,21 +199,16 @@ class RunDir:
         """Each metric's mean over seeds (one tag per sweep point) at the row's env steps."""
         writer = self._tensorboard()
         step = int(np.max(metrics["env_steps"]))
-        for key, values in metrics.items():
-            if key == "env_steps":
-                continue
-            values = np.asarray(values, np.float64)
-            per_point = values.reshape(-1, values.shape[-1]) if values.ndim > 1 else values[None]
-            for p, row in enumerate(per_point):
-                if np.isfinite(row).any():
-                    tag = key if self.points is None else f"{key}/point_{p}"
-                    writer.add_scalar(tag, float(np.nanmean(row)), step)
+        for tag, value in mean_per_point(metrics, self.points).items():
+            writer.add_scalar(tag, value, step)
         writer.flush()
 
     def finish(self, summary: dict, metrics: dict[str, np.ndarray]) -> None:
         """``summary.json`` (NaN as null) and ``learning_curve.png`` (IQM over seeds, 95% CI band)."""
         from purejaxrl.plots import plot_learning_curves
 
+        if not self.primary:
+            return
         (self.path / "summary.json").write_text(json.dumps(_json_safe(summary), indent=2) + "\n")
         returns = np.asarray(metrics["episode_return"])
         steps = np.asarray(metrics["env_steps"]).reshape(-1, returns.shape[-1])[0]

@@ -29,10 +29,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from purejaxrl import stats
+from purejaxrl import distributed, stats
 from purejaxrl.config import sweep as make_sweep
 from purejaxrl.config import sweep_points
 from purejaxrl.metrics import log_buffer_add, log_buffer_init, log_buffer_result, num_log_rows
+from purejaxrl.random import is_typed_key
 from purejaxrl.stats import final_returns
 
 SEED_AXIS = "seeds"
@@ -86,17 +87,31 @@ def batched(fn: Callable, config_axes: Any, x_per_point: bool) -> Callable:
 
 
 def seed_sharding(num_seeds: int, num_sweep_axes: int, devices: Sequence[Any] | None = None) -> NamedSharding:
-    """Shard the seed axis over the largest number of devices that divides ``num_seeds``."""
+    """Shard the seed axis over the largest number of devices that divides ``num_seeds`` (over
+    every device of every process when there are several processes)."""
     devices = list(jax.devices() if devices is None else devices)
+    if jax.process_count() > 1 and num_seeds % len(devices):
+        raise ValueError(f"seeds ({num_seeds}) must be a multiple of the {len(devices)} devices of the "
+                         f"{jax.process_count()} processes, so that every process holds some seeds")
     count = max(d for d in range(1, len(devices) + 1) if num_seeds % d == 0)
     mesh = Mesh(np.array(devices[:count]), (SEED_AXIS,))
     return NamedSharding(mesh, PartitionSpec(*([None] * num_sweep_axes), SEED_AXIS))
 
 
 def place(tree: Any, sharding: NamedSharding) -> Any:
-    """Put every leaf whose rank covers the seed axis on ``sharding``."""
+    """Put every leaf whose rank covers the seed axis on ``sharding``; every process passes the same
+    global value and keeps its own devices' slices (typed PRNG keys travel as their raw data)."""
     rank = len(sharding.spec)
-    return jax.tree.map(lambda x: jax.device_put(x, sharding) if jnp.ndim(x) >= rank else x, tree)
+
+    def put(x: Any) -> Any:
+        if jnp.ndim(x) < rank:
+            return x
+        if is_typed_key(x):
+            data = jax.device_put(jax.random.key_data(x), sharding)
+            return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
+        return jax.device_put(x, sharding)
+
+    return jax.tree.map(put, tree)
 
 
 # --------------------------------------------------------------------------- run
@@ -133,6 +148,7 @@ def run(
     keep_checkpoints: int = 3,
     progress: bool = True,
     devices: Sequence[Any] | None = None,
+    wandb: Any = None,
 ) -> RunResult:
     """Train ``seeds`` seeds (x every point of ``sweep``) of ``algorithm`` on ``config``.
 
@@ -141,7 +157,8 @@ def run(
     run directory receives ``config.json``, ``metrics.jsonl``, ``metrics.csv``,
     ``summary.json`` and checkpoints every ``checkpoint_every`` log rows (default:
     a tenth of the run); ``resume=True`` continues the run in ``out`` from its
-    newest checkpoint.
+    newest checkpoint. ``wandb=purejaxrl.wandb_sink.WandB(project=...)`` also logs every row
+    to Weights & Biases (offline when no API key is configured).
     """
     from purejaxrl import rundir  # local: orbax is only imported when a run dir is used
 
@@ -151,6 +168,11 @@ def run(
         raise ValueError(f"checkpoint_every must be a positive integer, got {checkpoint_every!r}")
     if resume and out is None:
         raise ValueError("resume=True needs the run directory: pass out=...")
+    if wandb is not None:
+        from purejaxrl.wandb_sink import WandB
+
+        if not isinstance(wandb, WandB):
+            raise TypeError(f"wandb must be a purejaxrl.wandb_sink.WandB(project=...), got {wandb!r}")
     rows = num_log_rows(config.num_log_points, config.num_iterations)
     bounds = row_bounds(config.num_iterations, rows)
     every = checkpoint_every or max(1, rows // 10)
@@ -164,6 +186,12 @@ def run(
     history: list[dict[str, np.ndarray]] = []
     if directory is not None and resume:
         state, history = directory.restore(state, sharding)
+    sink = None
+    if wandb is not None and distributed.is_primary():
+        from purejaxrl.wandb_sink import WandbSink
+
+        record = rundir.config_record(config) | {"seeds": seeds, "seed": seed, "sweep": sweep}
+        sink = WandbSink(wandb, record, points, None if out is None else pathlib.Path(out), resume)
 
     def chunk_program(length: int) -> Callable:
         chunk = functools.partial(run_chunk, algorithm, length)
@@ -172,16 +200,19 @@ def run(
     chunk_programs = {length: chunk_program(length) for length in {end - start for start, end in bounds}}
 
     steps_done = bounds[len(history) - 1][1] * config.batch_size if history else 0
-    bar = ProgressBar(progress, config.num_iterations * config.batch_size, steps_done)
+    total_steps = config.num_iterations * config.batch_size
+    bar = ProgressBar(progress and distributed.is_primary(), total_steps, steps_done)
     started = time.perf_counter()
     for row in range(len(history), rows):
         start, end = bounds[row]
         state, row_metrics = chunk_programs[end - start](configs, state)
-        history.append(jax.tree.map(np.asarray, jax.device_get(row_metrics)))
+        history.append(jax.tree.map(np.asarray, distributed.to_host(row_metrics)))
         if directory is not None:
             directory.append_row(row, history[-1])
             if (row + 1) % every == 0 or row + 1 == rows:
                 directory.checkpoint(row, state, history)
+        if sink is not None:
+            sink.log(history[-1])
         bar.update(end * config.batch_size, history[-1])
     bar.close()
 
@@ -189,6 +220,8 @@ def run(
     summary = summarize(metrics, points, seeds, time.perf_counter() - started)
     if directory is not None:
         directory.finish(summary, metrics)
+    if sink is not None:
+        sink.finish(summary)
     run_path = None if out is None else pathlib.Path(out)
     return RunResult(state=state, metrics=metrics, summary=summary, out=run_path)
 

@@ -2,7 +2,6 @@
 
 import json
 import os
-import pathlib
 import signal
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import pytest
 from purejaxrl.algorithms import ppo
 
 import purejaxrl
+from purejaxrl import rundir
 
 CONFIG = ppo.Config(env="CartPole-v1")
 SEEDS = 4
@@ -22,8 +22,8 @@ ROWS = min(CONFIG.num_log_points, CONFIG.num_iterations)
 
 
 def assert_same_tree(a, b):
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    for x, y in zip(rundir.to_host_leaves(a).values(), rundir.to_host_leaves(b).values(), strict=True):
+        np.testing.assert_array_equal(x, y)
 
 
 @pytest.fixture(scope="module")
@@ -138,12 +138,21 @@ SHARDED_RUN = textwrap.dedent("""
 """)
 
 
-def test_four_virtual_devices_shard_seeds_and_match_one_device(tmp_path):
+SHORT_CONFIG = ppo.Config(env="CartPole-v1", total_timesteps=16384)
+
+
+@pytest.fixture(scope="module")
+def short_run():
+    """8 seeds of ``SHORT_CONFIG`` on one device (two seeds per device in the sharded runs: a
+    device holding a single seed compiles a batch-free program that rounds differently)."""
+    return purejaxrl.run(ppo, SHORT_CONFIG, seeds=8, progress=False)
+
+
+def test_four_virtual_devices_shard_seeds_and_match_one_device(tmp_path, short_run):
     path = tmp_path / "sharded.npz"
     done = subprocess.run([sys.executable, "-c", SHARDED_RUN, str(path)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
-    config = ppo.Config(env="CartPole-v1", total_timesteps=16384)
-    single = purejaxrl.run(ppo, config, seeds=8, progress=False)
+    single = short_run
     sharded = np.load(path)
     for i, leaf in enumerate(jax.tree.leaves(single.state.params)):
         np.testing.assert_array_equal(sharded[f"arr_{i}"], np.asarray(leaf))
@@ -157,7 +166,60 @@ def test_sweep_metrics_have_a_leading_sweep_axis():
     assert [p["point"]["lr"] for p in result.summary["sweep"]] == pytest.approx([1e-3, 5e-3])
 
 
-_ = pathlib
+TWO_PROCESS_RUN = textwrap.dedent("""
+    import os, sys
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+    import jax, numpy as np
+    import purejaxrl
+    port, process_id, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    purejaxrl.distributed.initialize(f"localhost:{port}", num_processes=2, process_id=process_id)
+    from purejaxrl.algorithms import ppo
+    assert jax.device_count() == 4 and jax.local_device_count() == 2
+    config = ppo.Config(env="CartPole-v1", total_timesteps=16384)
+    result = purejaxrl.run(ppo, config, seeds=8, out=out, checkpoint_every=8, progress=False)
+    leaf = jax.tree.leaves(result.state.params)[0]
+    mine = sorted(s.index[0].start for s in leaf.addressable_shards)
+    assert mine == [4 * process_id, 4 * process_id + 2], mine  # two seeds per local device
+    assert result.metrics["episode_return"].shape == (8, config.num_iterations)
+    print("returns", repr(result.metrics["episode_return"][:, -1].tolist()))
+""")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_share_the_seeds_and_match_one_process(tmp_path, short_run):
+    """``jax.distributed`` with two local CPU processes of two devices each: every process holds
+    its own seeds, gathers every metric, and the run dir (written by process 0, checkpoints by
+    both) loads in a single process and equals a one-process run."""
+    from purejaxrl.runner import load
+
+    out, port = tmp_path / "two_processes", str(_free_port())
+    processes = [subprocess.Popen([sys.executable, "-c", TWO_PROCESS_RUN, port, str(i), str(out)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for i in range(2)]
+    try:
+        outputs = [p.communicate(timeout=300) for p in processes]
+    finally:
+        for p in processes:
+            p.kill()
+    for p, (_, stderr) in zip(processes, outputs):
+        assert p.returncode == 0, stderr[-3000:]
+    config, single = SHORT_CONFIG, short_run
+    returns = [line for stdout, _ in outputs for line in stdout.splitlines() if line.startswith("returns")]
+    assert returns[0] == returns[1] == "returns " + repr(single.metrics["episode_return"][:, -1].tolist())
+    loaded_config, state, rows_done = load(ppo, out)
+    assert loaded_config == config and rows_done == config.num_iterations
+    assert_same_tree(state, single.state)
+    written = rundir.read_metrics(out)
+    np.testing.assert_array_equal(written["episode_return"], single.metrics["episode_return"])
+    assert json.loads((out / "summary.json").read_text())["iqm"] == pytest.approx(single.summary["iqm"])
+    assert (out / "learning_curve.png").exists()
 
 
 def test_a_checkpoint_left_half_written_is_ignored_on_resume(tmp_path, finished_run):
