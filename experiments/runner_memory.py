@@ -1,7 +1,7 @@
 """Host memory of a long runner call: does RSS stay flat as the run goes on?
 
     python experiments/runner_memory.py [--seeds 64] [--total-timesteps 500000] [--out DIR]
-                                        [--checkpoint-every ROWS] [--malloc-trim]
+                                        [--checkpoint-every ROWS] [--malloc-trim] [--samples CSV]
 
 Trains PPO on CartPole through ``purejaxrl.run`` (a run dir with checkpoints
 when ``--out`` is given) while a thread samples the process's resident set
@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     parser.add_argument("--checkpoint-every", type=int, default=None)
     parser.add_argument("--malloc-trim", action="store_true")
+    parser.add_argument("--samples", default=None, help="write every (seconds, RSS MiB) sample to this CSV")
     args = parser.parse_args()
     trim = ctypes.CDLL("libc.so.6").malloc_trim if args.malloc_trim else None
 
@@ -63,6 +64,10 @@ def main() -> None:
         rss = min(samples, key=lambda s: abs(s[0] - moment))[1]
         print(f"| {fraction:.0%} | {rss / 2**20:,.0f} |")
     print(f"peak RSS {max(s[1] for s in samples) / 2**20:,.0f} MiB")
+    if args.samples:
+        with open(args.samples, "w") as f:
+            f.write("seconds,rss_mib\n")
+            f.writelines(f"{t - start:.2f},{rss / 2**20:.1f}\n" for t, rss in samples)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ runs ``init`` for all seeds and keeps its own devices' slices; after every
 chunk the metric row is gathered to every process, so all of them hold the
 same metrics and summary. Process 0 alone writes the run directory's files and
 shows progress; checkpoints are written by orbax with every process taking part.
+``result.state`` holds global arrays (each process sees its own shards);
+``to_host(result.state)`` gathers them.
 """
 
 from __future__ import annotations
