@@ -1,0 +1,91 @@
+"""The replay buffer: ring order, wrap-around, uniform and prioritised draws, vmapped over seeds."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from purejaxrl.replay import (
+    replay_add,
+    replay_init,
+    sample_prioritised,
+    sample_uniform,
+    sampling_probabilities,
+    update_priorities,
+)
+
+EXAMPLE = {"obs": jnp.zeros(2), "reward": jnp.float32(0), "terminated": jnp.bool_(False)}
+
+
+def step(t, num_envs=3):
+    """Transitions of step ``t``: obs ``[t, env]``, reward ``t + env / 10``."""
+    envs = jnp.arange(num_envs, dtype=jnp.float32)
+    return {"obs": jnp.stack([jnp.full(num_envs, t, jnp.float32), envs], -1),
+            "reward": t + envs / 10, "terminated": jnp.zeros(num_envs, bool)}
+
+
+def fill(buffer, steps):
+    for t in range(steps):
+        buffer = replay_add(buffer, step(t, num_envs=buffer.priorities.shape[1]))
+    return buffer
+
+
+def test_adds_fill_slots_in_order_and_wrap_around():
+    buffer = fill(replay_init(EXAMPLE, capacity=4, num_envs=3), 6)
+    assert int(buffer.size) == 4 and int(buffer.position) == 2
+    np.testing.assert_array_equal(buffer.data["obs"][:, 0, 0], [4, 5, 2, 3])  # 4 and 5 overwrote 0, 1
+    np.testing.assert_allclose(buffer.data["reward"][1], [5.0, 5.1, 5.2])
+
+
+def test_uniform_samples_only_filled_slots_and_all_of_them():
+    buffer = fill(replay_init(EXAMPLE, capacity=8, num_envs=3), 3)
+    batch, slots, envs = jax.jit(sample_uniform, static_argnums=2)(buffer, jax.random.key(0), 3000)
+    assert set(np.asarray(slots).tolist()) == {0, 1, 2}
+    assert set(np.asarray(envs).tolist()) == {0, 1, 2}
+    np.testing.assert_allclose(batch["reward"], slots + envs / 10, rtol=1e-6)
+    counts = np.bincount(np.asarray(slots) * 3 + np.asarray(envs), minlength=9)
+    assert counts.min() > 3000 / 9 * 0.7 and counts.max() < 3000 / 9 * 1.3
+
+
+def test_prioritised_draws_follow_priority_to_the_alpha():
+    buffer = fill(replay_init(EXAMPLE, capacity=4, num_envs=2), 2)  # 4 stored transitions
+    buffer = update_priorities(buffer, jnp.array([0, 0, 1, 1]), jnp.array([0, 1, 0, 1]),
+                               jnp.array([1.0, 2.0, 4.0, 8.0]))
+    alpha, draws = 0.5, 40_000
+    expected = np.array([1.0, 2.0, 4.0, 8.0]) ** alpha
+    expected /= expected.sum()
+    probabilities = sampling_probabilities(buffer, alpha)
+    np.testing.assert_allclose(np.asarray(probabilities)[:2].reshape(-1), expected, rtol=1e-6)
+    assert float(jnp.sum(probabilities[2:])) == 0.0  # empty slots are never drawn
+    sample = jax.jit(sample_prioritised, static_argnums=2)
+    batch, slots, envs, p = sample(buffer, jax.random.key(1), draws, alpha)
+    frequency = np.bincount(np.asarray(slots) * 2 + np.asarray(envs), minlength=8)[:4] / draws
+    np.testing.assert_allclose(frequency, expected, atol=0.01)
+    np.testing.assert_allclose(p, expected[np.asarray(slots) * 2 + np.asarray(envs)], rtol=1e-6)
+    np.testing.assert_allclose(batch["reward"], slots + envs / 10, rtol=1e-6)
+
+
+def test_new_transitions_get_the_largest_priority_so_far():
+    buffer = fill(replay_init(EXAMPLE, capacity=4, num_envs=2), 1)
+    buffer = update_priorities(buffer, jnp.array([0]), jnp.array([1]), jnp.array([5.0]))
+    buffer = replay_add(buffer, step(1, num_envs=2))
+    np.testing.assert_array_equal(buffer.priorities[1], [5.0, 5.0])
+
+
+def test_vmapped_over_seeds_each_buffer_equals_its_own():
+    def run(key):
+        buffer = replay_init(EXAMPLE, capacity=4, num_envs=3)
+        buffer = jax.lax.fori_loop(0, 5, lambda t, b: replay_add(b, step(t)), buffer)
+        return sample_uniform(buffer, key, 16)
+
+    keys = jax.random.split(jax.random.key(2), 4)
+    batched = jax.jit(jax.vmap(run))(keys)
+    for i in range(4):
+        alone = jax.jit(run)(keys[i])
+        for x, y in zip(jax.tree.leaves(alone), jax.tree.leaves(batched)):
+            np.testing.assert_array_equal(x, y[i])
+
+
+def test_bad_sizes_are_errors():
+    with pytest.raises(ValueError, match="capacity"):
+        replay_init(EXAMPLE, capacity=0, num_envs=1)
