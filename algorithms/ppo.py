@@ -20,7 +20,6 @@ iterations: one XLA program, deterministic given ``(config, key)``.
 
 from __future__ import annotations
 
-import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -30,7 +29,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from purejaxrl import envs, random
-from purejaxrl.config import ConfigError, check, frozen_kwargs, pytree_dataclass, require, static
+from purejaxrl.config import check, frozen_kwargs, pytree_dataclass, require, static
 from purejaxrl.distributions import (
     categorical_entropy,
     categorical_log_prob,
@@ -38,6 +37,8 @@ from purejaxrl.distributions import (
     gaussian_entropy,
     gaussian_log_prob,
 )
+from purejaxrl.env_spec import EnvSpec, unknown_env_message
+from purejaxrl.env_spec import env_spec as make_env_spec
 from purejaxrl.loop import scan_iterations
 from purejaxrl.losses import DRIFTS, clipped_value_loss, normalize_advantages, policy_loss
 from purejaxrl.metrics import (
@@ -116,6 +117,11 @@ class Config:
         return self.num_envs * self.num_steps
 
     @property
+    def steps_per_iteration(self) -> int:
+        """Environment steps per ``update`` (what the runner counts): ``batch_size``."""
+        return self.batch_size
+
+    @property
     def minibatch_size(self) -> int:
         return self.batch_size // self.num_minibatches
 
@@ -128,7 +134,7 @@ class Config:
 def validate(config: Config) -> None:
     """Raise ``ConfigError`` naming the field of an impossible config."""
     if not envs.is_registered(config.env):
-        require(False, config, "env", _unknown_env_message(config.env))
+        require(False, config, "env", unknown_env_message(config.env))
     for name in ("total_timesteps", "num_envs", "num_steps", "num_epochs", "num_minibatches",
                  "num_log_points"):
         value = getattr(config, name)
@@ -159,43 +165,11 @@ def validate(config: Config) -> None:
     check(config, "max_grad_norm", lambda v: v > 0, "positive")
 
 
-def _unknown_env_message(env_id: str) -> str:
-    close = envs.closest_names(env_id)
-    return f"unknown environment {env_id!r}" + (f"; did you mean {', '.join(close)}?" if close else "")
-
-
 # --------------------------------------------------------------------------- environment
 
 
-class EnvSpec(NamedTuple):
-    env: Any
-    env_params: Any
-    obs_shape: tuple[int, ...]
-    continuous: bool
-    action_dim: int
-    action_low: np.ndarray | None
-    action_high: np.ndarray | None
-
-
-@functools.lru_cache(maxsize=64)
-def _env_spec(env_id: str, env_kwargs: tuple) -> EnvSpec:
-    env, env_params = envs.make_cached(env_id, env_kwargs)
-    obs_space = env.observation_space(env_params)
-    action_space = env.action_space(env_params)
-    if isinstance(action_space, envs.spaces.Discrete):
-        return EnvSpec(env, env_params, tuple(obs_space.shape), False, int(action_space.n), None, None)
-    if isinstance(action_space, envs.spaces.Box) and len(action_space.shape) <= 1:
-        shape = tuple(action_space.shape) or (1,)
-        low = np.broadcast_to(np.asarray(action_space.low, np.float32), shape)
-        high = np.broadcast_to(np.asarray(action_space.high, np.float32), shape)
-        return EnvSpec(env, env_params, tuple(obs_space.shape), True, shape[0], low, high)
-    raise ConfigError(
-        f"Config.env: PPO needs a Discrete or 1-D Box action space; {env_id!r} has {action_space!r}"
-    )
-
-
 def env_spec(config: Config) -> EnvSpec:
-    return _env_spec(config.env, config.env_kwargs)
+    return make_env_spec(config.env, config.env_kwargs)
 
 
 # --------------------------------------------------------------------------- state

@@ -131,7 +131,7 @@ def main() -> None:
     args = parser.parse_args()
 
     config = purejaxrl_cartpole_config(args.total_timesteps)
-    steps = config.num_iterations * config.batch_size
+    steps = config.num_iterations * config.steps_per_iteration
     key = jax.random.key(0)
     jnp.zeros(()).block_until_ready()  # backend start-up is not compile time
 

@@ -56,7 +56,7 @@ def main() -> None:
     running.clear()
     thread.join()
     wall = time.perf_counter() - start
-    print(f"PPO CartPole, {args.seeds} seeds x {config.num_iterations * config.batch_size:,} steps, "
+    print(f"PPO CartPole, {args.seeds} seeds x {config.num_iterations * config.steps_per_iteration:,} steps, "
           f"{wall:.1f}s, IQM final return {result.summary['iqm']:.1f}")
     print("| fraction of wall time | RSS (MiB) |\n|---|---|")
     for fraction in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0):

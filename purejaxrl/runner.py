@@ -199,8 +199,8 @@ def run(
 
     chunk_programs = {length: chunk_program(length) for length in {end - start for start, end in bounds}}
 
-    steps_done = bounds[len(history) - 1][1] * config.batch_size if history else 0
-    total_steps = config.num_iterations * config.batch_size
+    steps_done = bounds[len(history) - 1][1] * config.steps_per_iteration if history else 0
+    total_steps = config.num_iterations * config.steps_per_iteration
     bar = ProgressBar(progress and distributed.is_primary(), total_steps, steps_done)
     started = time.perf_counter()
     for row in range(len(history), rows):
@@ -213,7 +213,7 @@ def run(
                 directory.checkpoint(row, state, history)
         if sink is not None:
             sink.log(history[-1])
-        bar.update(end * config.batch_size, history[-1])
+        bar.update(end * config.steps_per_iteration, history[-1])
     bar.close()
 
     metrics = {k: np.stack([h[k] for h in history], axis=-1) for k in history[0]}

@@ -1,0 +1,53 @@
+"""What an agent needs to know about its environment, built once per (id, kwargs).
+
+``EnvSpec`` holds the environment, its params, the observation shape and the
+action space as an agent sees it: discrete with ``action_dim`` choices, or a
+1-D box with ``action_dim`` components between ``action_low`` and
+``action_high``. Every algorithm reads its environment through it.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from purejaxrl import envs
+from purejaxrl.config import ConfigError
+
+
+class EnvSpec(NamedTuple):
+    env: Any
+    env_params: Any
+    obs_shape: tuple[int, ...]
+    continuous: bool
+    action_dim: int
+    action_low: np.ndarray | None
+    action_high: np.ndarray | None
+
+    @property
+    def obs_dim(self) -> int:
+        return int(np.prod(self.obs_shape, dtype=int))
+
+
+@functools.lru_cache(maxsize=64)
+def env_spec(env_id: str, env_kwargs: tuple) -> EnvSpec:
+    """The spec of ``envs.make(env_id, **dict(env_kwargs))`` (cached; built trace-safely)."""
+    env, env_params = envs.make_cached(env_id, env_kwargs)
+    obs_space = env.observation_space(env_params)
+    action_space = env.action_space(env_params)
+    if isinstance(action_space, envs.spaces.Discrete):
+        return EnvSpec(env, env_params, tuple(obs_space.shape), False, int(action_space.n), None, None)
+    if isinstance(action_space, envs.spaces.Box) and len(action_space.shape) <= 1:
+        shape = tuple(action_space.shape) or (1,)
+        low = np.broadcast_to(np.asarray(action_space.low, np.float32), shape)
+        high = np.broadcast_to(np.asarray(action_space.high, np.float32), shape)
+        return EnvSpec(env, env_params, tuple(obs_space.shape), True, shape[0], low, high)
+    raise ConfigError(f"Config.env: needs a Discrete or 1-D Box action space; "
+                      f"{env_id!r} has {action_space!r}")
+
+
+def unknown_env_message(env_id: str) -> str:
+    close = envs.closest_names(env_id)
+    return f"unknown environment {env_id!r}" + (f"; did you mean {', '.join(close)}?" if close else "")

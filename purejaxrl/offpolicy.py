@@ -1,0 +1,86 @@
+"""Pieces every off-policy algorithm shares (SAC, DQN and its distributional variants, MR.Q).
+
+One iteration of an off-policy ``update`` is: act in ``num_envs`` environments
+for one step (``rollout_step``), write the transitions to the replay buffer
+(``purejaxrl.replay``), then take ``updates_per_step`` gradient steps on
+sampled batches once ``learning_starts`` environment steps have been taken.
+
+A stored transition keeps ``next_obs`` = the step's ``info["final_obs"]``, the
+true next observation even when the episode ended and the environment was
+reset, and ``terminated`` separately from truncation, so the one-step target
+
+    y = r + gamma * (1 - terminated) * V(next_obs)
+
+bootstraps through time limits and not through terminal states.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from purejaxrl.env_spec import EnvSpec
+from purejaxrl.metrics import EpisodeStats, episode_stats_init, episode_stats_step, finished_episode_metrics
+
+
+class Rollout(NamedTuple):
+    """The environments' side of the agent state."""
+
+    env_state: Any
+    obs: jax.Array
+    episode_stats: EpisodeStats
+
+
+class Transition(NamedTuple):
+    obs: jax.Array
+    action: jax.Array
+    reward: jax.Array
+    terminated: jax.Array
+    next_obs: jax.Array
+
+
+def rollout_init(spec: EnvSpec, num_envs: int, key: jax.Array) -> Rollout:
+    obs, env_state = jax.vmap(spec.env.reset, in_axes=(0, None))(jax.random.split(key, num_envs),
+                                                                   spec.env_params)
+    return Rollout(env_state, obs, episode_stats_init(num_envs))
+
+
+def rollout_step(spec: EnvSpec, rollout: Rollout, action: jax.Array, key: jax.Array
+                 ) -> tuple[Rollout, Transition, dict]:
+    """Step every environment with ``action``; the transitions to store and the finished
+    episodes' metrics (``episode_return``, ``episode_length``, ``episodes``)."""
+    keys = jax.random.split(key, rollout.obs.shape[0])
+    env_action = jnp.clip(action, spec.action_low, spec.action_high) if spec.continuous else action
+    next_obs, env_state, reward, terminated, truncated, info = jax.vmap(
+        spec.env.step, in_axes=(0, 0, 0, None))(keys, rollout.env_state, env_action, spec.env_params)
+    reward = reward.astype(jnp.float32)
+    done = jnp.logical_or(terminated, truncated)
+    episode_stats, episode_return, episode_length = episode_stats_step(rollout.episode_stats, reward, done)
+    transition = Transition(rollout.obs, action, reward, terminated, info["final_obs"])
+    metrics = finished_episode_metrics(episode_return, episode_length, done)
+    return Rollout(env_state, next_obs, episode_stats), transition, metrics
+
+
+def uniform_actions(spec: EnvSpec, key: jax.Array, num_envs: int) -> jax.Array:
+    """Uniformly random actions (exploration before ``learning_starts``)."""
+    if spec.continuous:
+        return jax.random.uniform(key, (num_envs, spec.action_dim), jnp.float32,
+                                  spec.action_low, spec.action_high)
+    return jax.random.randint(key, (num_envs,), 0, spec.action_dim).astype(jnp.int32)
+
+
+def polyak(target: Any, online: Any, tau: jax.Array) -> Any:
+    """``target <- tau * online + (1 - tau) * target``, leaf by leaf."""
+    return jax.tree.map(lambda t, o: tau * o + (1.0 - tau) * t, target, online)
+
+
+def linear_schedule(start: jax.Array, end: jax.Array, fraction: jax.Array) -> jax.Array:
+    """``start`` moving linearly to ``end`` as ``fraction`` goes from 0 to 1, then ``end``."""
+    return start + (end - start) * jnp.clip(fraction, 0.0, 1.0)
+
+
+def where_tree(condition: jax.Array, new: Any, old: Any) -> Any:
+    """``new`` where ``condition`` else ``old``, leaf by leaf (learning switched on after warm-up)."""
+    return jax.tree.map(lambda n, o: jnp.where(condition, n, o), new, old)
