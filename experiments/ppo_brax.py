@@ -39,8 +39,9 @@ def main() -> None:
     _, metrics = jax.block_until_ready(jax.jit(jax.vmap(ppo.train, in_axes=(None, 0)))(config, keys))
     wall = time.perf_counter() - start
 
-    print(f"{args.env} ({args.backend}), {args.seeds} seeds x {config.num_iterations * config.steps_per_iteration:,} "
-          f"steps: {wall:.1f}s wall including compile")
+    total = config.num_iterations * config.steps_per_iteration
+    print(f"{args.env} ({args.backend}), {args.seeds} seeds x {total:,} steps: "
+          f"{wall:.1f}s wall including compile")
     print("| env steps | mean return over seeds |\n|---|---|")
     steps, returns = metrics["env_steps"][0], np.nanmean(metrics["episode_return"], axis=0)
     for row in range(0, len(steps), 3):
