@@ -1,8 +1,8 @@
 """purejaxrl.algorithms: one module per algorithm family, each exposing
 ``Config``, ``init``, ``update``, ``train`` and ``act``."""
 
-from . import ppo
+from . import dqn, ppo, sac
 
-ALGORITHMS = {"ppo": ppo}
+ALGORITHMS = {"ppo": ppo, "sac": sac, "dqn": dqn}
 
-__all__ = ["ALGORITHMS", "ppo"]
+__all__ = ["ALGORITHMS", "dqn", "ppo", "sac"]

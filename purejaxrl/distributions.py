@@ -1,4 +1,5 @@
-"""The two policy distributions PPO needs, as small pure functions.
+"""Policy distributions as small pure functions: categorical, diagonal Gaussian, and the
+tanh-squashed Gaussian of SAC.
 
 Written out (rather than through distrax) because they are three lines each
 and keep the traced program, and so compile time, small.
@@ -47,3 +48,29 @@ def gaussian_log_prob(mean: jax.Array, log_std: jax.Array, x: jax.Array) -> jax.
 def gaussian_entropy(log_std: jax.Array) -> jax.Array:
     """``sum_i (1/2 log(2 pi e) + log_std_i)``."""
     return ordered_sum(0.5 + 0.5 * LOG_2PI + log_std, axis=-1)
+
+
+def log_one_minus_tanh_squared(u: jax.Array) -> jax.Array:
+    """``log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u))``, finite for every ``u`` (the direct
+    form is ``log 0 = -inf`` once ``tanh(u)`` rounds to 1, at ``|u|`` around 9 in float32)."""
+    return 2.0 * (np.log(2.0) - u - jax.nn.softplus(-2.0 * u))
+
+
+def squashed_gaussian_sample(mean: jax.Array, log_std: jax.Array, noise: jax.Array,
+                             low: jax.Array, high: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(a, log pi(a))`` for ``a = c + s tanh(u)``, ``u = mean + exp(log_std) noise``,
+    ``c = (high + low) / 2``, ``s = (high - low) / 2``: the change of variables gives
+
+        log pi(a) = log N(u; mean, std^2) - sum_i [log(1 - tanh(u_i)^2) + log s_i],
+
+    computed from ``u`` (never from ``a``), so it stays finite at the action bounds."""
+    u = mean + jnp.exp(log_std) * noise
+    scale = (high - low) / 2.0
+    action = (high + low) / 2.0 + scale * jnp.tanh(u)
+    correction = ordered_sum(log_one_minus_tanh_squared(u) + jnp.log(scale), axis=-1)
+    return action, gaussian_log_prob(mean, log_std, u) - correction
+
+
+def squashed_gaussian_mode(mean: jax.Array, low: jax.Array, high: jax.Array) -> jax.Array:
+    """The deterministic action ``c + s tanh(mean)``."""
+    return (high + low) / 2.0 + (high - low) / 2.0 * jnp.tanh(mean)
