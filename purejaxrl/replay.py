@@ -92,3 +92,43 @@ def sample_prioritised(buffer: Replay, key: jax.Array, batch_size: int, alpha: f
 def update_priorities(buffer: Replay, slots: jax.Array, envs: jax.Array, priorities: jax.Array) -> Replay:
     """Set the sampled transitions' priorities (e.g. to their TD errors); must be positive."""
     return buffer._replace(priorities=buffer.priorities.at[slots, envs].set(priorities))
+
+
+# --------------------------------------------------------------------------- n-step returns
+
+
+def gather_sequences(buffer: Replay, slots: jax.Array, envs: jax.Array, n: int) -> tuple[Any, jax.Array]:
+    """The ``n`` transitions stored at slots ``slot, slot + 1, ..., slot + n - 1`` (ring order) of
+    the same env, as leaves ``[batch, n, ...]``, and ``written[batch, n]``: whether offset ``j``
+    was written after ``slot`` (the newest transitions have fewer successors)."""
+    capacity = capacity_of(buffer)
+    offsets = jnp.arange(n)
+    sequence_slots = (slots[:, None] + offsets) % capacity
+    newer = (buffer.position - 1 - slots) % capacity  # slots written after ``slot``
+    written = (offsets[None, :] <= newer[:, None]) & (offsets[None, :] < buffer.size)
+    data = jax.tree.map(lambda x: x[sequence_slots, envs[:, None]], buffer.data)
+    return data, written
+
+
+def n_step_return(rewards: jax.Array, terminated: jax.Array, done: jax.Array, written: jax.Array,
+                  gamma: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``(G, h, bootstrap_discount)`` of sequences ``[batch, n]`` that stop at episode ends:
+
+        G = sum_{j <= h} gamma^j r_j,   target = G + bootstrap_discount * V(next_obs_h),
+        bootstrap_discount = gamma^{h + 1} (1 - terminated_h),
+
+    where ``h`` is the first ``j`` with ``done_j`` (terminated or truncated), else the last
+    written offset, so a time limit still bootstraps from its ``final_obs`` and a terminal
+    state does not. Offsets past ``h`` are ignored."""
+    n = rewards.shape[-1]
+    ended = done & written
+    first_end = jnp.where(ended.any(-1), jnp.argmax(ended, axis=-1), n - 1)
+    last_written = jnp.sum(written.astype(jnp.int32), axis=-1) - 1
+    h = jnp.minimum(first_end, last_written)
+    offsets = jnp.arange(n)
+    discounts = gamma ** offsets.astype(jnp.float32)
+    included = offsets[None, :] <= h[:, None]
+    returns = jnp.sum(jnp.where(included, discounts * rewards, 0.0), axis=-1)
+    terminal = jnp.take_along_axis(terminated, h[:, None], axis=-1)[:, 0]
+    bootstrap = gamma ** (h + 1).astype(jnp.float32) * (1.0 - terminal.astype(jnp.float32))
+    return returns, h, bootstrap

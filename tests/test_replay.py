@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from purejaxrl.replay import (
+    gather_sequences,
+    n_step_return,
     replay_add,
     replay_init,
     sample_prioritised,
@@ -89,3 +91,28 @@ def test_vmapped_over_seeds_each_buffer_equals_its_own():
 def test_bad_sizes_are_errors():
     with pytest.raises(ValueError, match="capacity"):
         replay_init(EXAMPLE, capacity=0, num_envs=1)
+
+
+def test_n_step_returns_stop_at_episode_ends_and_at_the_newest_transition():
+    """Env 0: no episode end; env 1: terminated at step 1; env 2: truncated at step 1."""
+    example = {"reward": jnp.float32(0), "terminated": jnp.bool_(False), "done": jnp.bool_(False),
+               "next_obs": jnp.float32(0)}
+    buffer = replay_init(example, capacity=8, num_envs=3)
+    for t in range(5):
+        terminated = jnp.array([False, t == 1, False])
+        done = jnp.array([False, t == 1, t == 1])
+        buffer = replay_add(buffer, {"reward": jnp.full(3, float(t + 1)), "terminated": terminated,
+                                     "done": done, "next_obs": jnp.full(3, 10.0 * (t + 1))})
+    gamma, n = 0.5, 3
+    slots, envs = jnp.array([0, 0, 0, 3]), jnp.array([0, 1, 2, 0])
+    data, written = gather_sequences(buffer, slots, envs, n)
+    returns, h, bootstrap = n_step_return(data["reward"], data["terminated"], data["done"], written, gamma)
+    next_obs = jnp.take_along_axis(data["next_obs"], h[:, None], axis=-1)[:, 0]
+    # env 0 from slot 0: r = 1, 2, 3 -> 1 + 0.5 * 2 + 0.25 * 3, bootstrap gamma^3 from next_obs_2 = 30
+    # env 1: terminated at offset 1 -> 1 + 0.5 * 2, no bootstrap
+    # env 2: truncated at offset 1 -> 1 + 0.5 * 2, bootstrap gamma^2 from final_obs 20
+    # env 0 from slot 3: only slots 3, 4 written after it -> 4 + 0.5 * 5, bootstrap gamma^2 from 50
+    np.testing.assert_allclose(returns, [2.75, 2.0, 2.0, 6.5])
+    np.testing.assert_array_equal(h, [2, 1, 1, 1])
+    np.testing.assert_allclose(bootstrap, [0.125, 0.0, 0.25, 0.25])
+    np.testing.assert_allclose(next_obs, [30.0, 20.0, 20.0, 50.0])
