@@ -79,9 +79,14 @@ def test_config_presets_load_and_flags_override_them(tmp_path, capsys):
 
     from purejaxrl.cli import config_from_file
 
-    for preset in sorted(pathlib.Path("experiments/configs").glob("ppo_*.json")):
-        config = config_from_file(ppo, str(preset))
+    from purejaxrl.algorithms import ALGORITHMS
+
+    presets = sorted(pathlib.Path("experiments/configs").glob("*.json"))
+    for preset in presets:  # every preset is named after its algorithm and loads into its Config
+        algorithm = ALGORITHMS[preset.name.split("_")[0]]
+        config = config_from_file(algorithm, str(preset))
         assert config.env == json.loads(preset.read_text())["env"]
+    assert {p.name.split("_")[0] for p in presets} >= {"ppo", "sac"}
     preset = tmp_path / "small.json"
     preset.write_text(json.dumps({"env": "Pendulum-v1", "total_timesteps": 256, "num_envs": 4,
                                   "num_steps": 32, "num_minibatches": 2}))
