@@ -78,9 +78,12 @@ def test_vmapped_training_is_finite_and_a_batched_seed_matches_it_alone(trained,
     for key in ("critic_loss", "actor_loss", "alpha", "entropy", "q"):
         assert np.isfinite(metrics[key]).all(), key
     assert (metrics["alpha"][:, -1] < config.init_alpha).all()  # temperature moved
-    alone_state, alone_metrics = jax.jit(sac.train)(config, keys[0])
+    alone_state, _ = jax.jit(sac.train)(config, keys[0])
     for x, y in zip(jax.tree.leaves(alone_state.learner), jax.tree.leaves(state.learner)):
-        np.testing.assert_allclose(np.asarray(y)[0], x, rtol=1e-4, atol=1e-5)
+        if name == "discrete":  # bit for bit, as PPO's discrete case
+            np.testing.assert_array_equal(np.asarray(y)[0], x)
+        else:  # parts at float32 rounding (a 4-feature first layer; docs/decisions.md, PPO)
+            np.testing.assert_allclose(np.asarray(y)[0], x, rtol=1e-4, atol=1e-5)
 
 
 def test_actions_stay_inside_the_bounds_and_deterministic_ones_are_the_mode(trained):
