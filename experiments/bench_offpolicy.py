@@ -1,6 +1,7 @@
 """Off-policy throughput: env steps/s and gradient updates/s of SAC and the DQN variants.
 
-    python experiments/bench_offpolicy.py [--seeds 1 16] [--sac-steps 2000] [--dqn-steps 20000]
+    python experiments/bench_offpolicy.py [--algorithms sac dqn] [--seeds 1 16] [--sac-steps 2000]
+                                          [--dqn-steps 20000]
 
 Each configuration trains with learning from the first step (``learning_starts=0``)
 so every iteration takes its gradient steps; compile time (lower + compile)
@@ -35,13 +36,14 @@ def bench(module, config, seeds: int, repeats: int) -> dict:
             "updates_per_s": updates / run_s}
 
 
-def configurations(sac_steps: int, dqn_steps: int):
-    sac = importlib.import_module("purejaxrl.algorithms.sac")
-    yield "SAC Pendulum-v1", sac, sac.Config(env="Pendulum-v1", total_timesteps=sac_steps, learning_starts=0)
-    try:
-        dqn = importlib.import_module("purejaxrl.algorithms.dqn")
-    except ImportError:
+def configurations(algorithms: list[str], sac_steps: int, dqn_steps: int):
+    if "sac" in algorithms:
+        sac = importlib.import_module("purejaxrl.algorithms.sac")
+        yield "SAC Pendulum-v1", sac, sac.Config(env="Pendulum-v1", total_timesteps=sac_steps,
+                                                 learning_starts=0)
+    if "dqn" not in algorithms:
         return
+    dqn = importlib.import_module("purejaxrl.algorithms.dqn")
     for variant in ("dqn", "c51", "qrdqn"):
         yield (f"{variant} CartPole-v1", dqn,
                dqn.Config(env="CartPole-v1", variant=variant, total_timesteps=dqn_steps, learning_starts=0))
@@ -49,6 +51,7 @@ def configurations(sac_steps: int, dqn_steps: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--algorithms", nargs="+", default=["sac", "dqn"], choices=["sac", "dqn"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--sac-steps", type=int, default=2000)
     parser.add_argument("--dqn-steps", type=int, default=20_000)
@@ -57,7 +60,7 @@ def main() -> None:
     print(f"backend {jax.default_backend()}, devices {jax.devices()}")
     print("| algorithm | seeds | env steps | compile (s) | run (s) | env steps/s | updates/s |")
     print("|---|---|---|---|---|---|---|")
-    for name, module, config in configurations(args.sac_steps, args.dqn_steps):
+    for name, module, config in configurations(args.algorithms, args.sac_steps, args.dqn_steps):
         for seeds in args.seeds:
             r = bench(module, config, seeds, args.repeats)
             print(f"| {name} | {seeds} | {config.total_timesteps:,} | {r['compile_s']:.1f} | "
