@@ -29,10 +29,34 @@ computes the same numbers as alone (``purejaxrl.ordered``).
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
-from purejaxrl.ordered import ordered_mean, ordered_sum
+from purejaxrl.ordered import ordered_sum
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def ordered_sum_broadcast_grad(x: jax.Array, axis: int) -> jax.Array:
+    """``ordered_sum(x, axis)`` whose gradient is the cotangent broadcast back over ``axis``.
+
+    The same numbers both ways; differentiating ``ordered_sum``'s pairwise slices instead pads
+    every level back to full size, which made QR-DQN's loss gradient (``[batch, N, N]`` pairs)
+    2.6x slower on CPU.
+    """
+    return ordered_sum(x, axis)
+
+
+def _ordered_sum_fwd(x, axis):
+    return ordered_sum(x, axis), x
+
+
+def _ordered_sum_bwd(axis, x, cotangent):
+    return (jnp.broadcast_to(jnp.expand_dims(cotangent, axis), x.shape),)
+
+
+ordered_sum_broadcast_grad.defvjp(_ordered_sum_fwd, _ordered_sum_bwd)
 
 
 def categorical_support(v_min: jax.Array | float, v_max: jax.Array | float, num_atoms: int) -> jax.Array:
@@ -98,4 +122,4 @@ def quantile_huber_loss(quantiles: jax.Array, targets: jax.Array, taus: jax.Arra
     u = jax.lax.stop_gradient(targets)[..., None, :] - quantiles[..., :, None]  # [..., N, M]
     weight = jnp.abs(taus[:, None] - (u < 0).astype(u.dtype))
     per_pair = weight * huber(u, kappa) / kappa
-    return ordered_sum(ordered_mean(per_pair, axis=-1), axis=-1)
+    return ordered_sum_broadcast_grad(ordered_sum_broadcast_grad(per_pair, -1) / u.shape[-1], -1)
