@@ -1,0 +1,438 @@
+"""Deep Q-learning: DQN (Mnih et al., 2015) with double-DQN targets (van Hasselt et al., 2016),
+C51 (Bellemare et al., 2017) and QR-DQN (Dabney et al., 2018), for discrete actions.
+
+The three variants share everything but the network's head and the loss. The
+Q-network maps an observation to ``[num_actions, H]`` outputs: one value
+(``dqn``, ``H = 1``), ``num_atoms`` logits of a categorical return distribution
+on the fixed support ``z_j = v_min + j (v_max - v_min) / (num_atoms - 1)``
+(``c51``), or ``num_quantiles`` quantiles at ``tau_i = (2i + 1) / (2N)``
+(``qrdqn``). ``Q(s, a)`` is the value, ``sum_j p_j(s, a) z_j``, or the quantiles' mean.
+
+One ``update`` is one iteration:
+
+1. Act epsilon-greedily on ``Q(s, .; theta)`` in ``num_envs`` environments for one
+   step, ``epsilon`` going linearly from ``epsilon_start`` to ``epsilon_end`` over
+   the first ``epsilon_fraction`` of ``total_timesteps`` (uniformly random
+   actions until ``learning_starts`` environment steps); store
+   ``(s, a, r, terminated, s')`` in the replay buffer, ``s'`` the true next
+   observation even when the episode ended (``purejaxrl.offpolicy``).
+2. Once ``learning_starts`` steps have been taken: ``updates_per_step`` Adam steps,
+   each on ``batch_size`` uniformly sampled transitions. With ``d = gamma (1 - terminated)``
+   (time limits bootstrap) and the next action picked by the online network
+   (double; the target network's if ``double=False``),
+
+       a* = argmax_a Q(s', a; theta),
+
+   the variants' targets and losses are (``theta^-`` the target network)
+
+       dqn:   y = r + d Q(s', a*; theta^-),
+              L = (Q(s, a; theta) - y)^2 / 2
+       c51:   m = Phi(r + d z, p(s', a*; theta^-)),       Phi the categorical projection
+              L = -sum_j m_j log p_j(s, a; theta)         (cross-entropy)
+       qrdqn: y_j = r + d theta_j(s', a*; theta^-),
+              L = sum_i 1/N sum_j |tau_i - 1{y_j < theta_i}| H_kappa(y_j - theta_i) / kappa,
+
+   averaged over the batch (``purejaxrl.distributional`` has ``Phi`` and the
+   quantile Huber loss with their maths), gradients clipped to ``max_grad_norm``.
+3. Every ``target_update_period`` iterations (once learning),
+   ``theta^- <- tau theta + (1 - tau) theta^-`` (``tau = 1``: a hard copy).
+
+``train`` is ``init`` followed by a ``lax.scan`` of ``update`` over all
+iterations: one XLA program, deterministic given ``(config, key)``. Warm-up and
+the target period are ``jnp.where`` selects on the iteration counter, so a
+seed computes the same inside a vmapped batch as alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.flatten_util import ravel_pytree
+
+from purejaxrl import envs, random
+from purejaxrl.config import check, concrete_values, frozen_kwargs, pytree_dataclass, require, static
+from purejaxrl.distributional import (
+    categorical_mean,
+    categorical_projection,
+    categorical_support,
+    ordered_sum_broadcast_grad,
+    quantile_huber_loss,
+    quantile_midpoints,
+)
+from purejaxrl.distributions import log_softmax
+from purejaxrl.env_spec import EnvSpec, unknown_env_message
+from purejaxrl.env_spec import env_spec as make_env_spec
+from purejaxrl.loop import scan_iterations
+from purejaxrl.networks import ACTIVATIONS, flatten_obs, mlp_apply, mlp_init
+from purejaxrl.offpolicy import (
+    Rollout,
+    Transition,
+    polyak,
+    rollout_init,
+    rollout_step,
+    where_tree,
+)
+from purejaxrl.optim import clip_by_global_norm
+from purejaxrl.ordered import ordered_mean
+from purejaxrl.replay import Replay, replay_add, replay_init, sample_uniform
+
+VARIANTS = ("dqn", "c51", "qrdqn")
+
+
+@pytree_dataclass
+class Config:
+    """DQN / C51 / QR-DQN hyperparameters. Defaults are tuned for CartPole-v1 (all three variants).
+
+    Static fields (recompile when changed): ``env``, ``env_kwargs``, ``variant``,
+    ``total_timesteps``, ``num_envs``, ``buffer_size``, ``batch_size``,
+    ``updates_per_step``, ``learning_starts``, ``target_update_period``,
+    ``double``, ``hidden_sizes``, ``activation``, ``num_atoms``,
+    ``num_quantiles``, ``num_log_points``. The rest are traced and can be
+    vmapped (``purejaxrl.sweep``).
+
+    Units: ``buffer_size`` counts transitions (``buffer_size / num_envs`` slots of
+    one step of every environment), ``learning_starts`` environment steps, and
+    ``target_update_period`` iterations (one iteration = one step of all
+    ``num_envs`` environments). ``v_min``/``v_max`` bound C51's support: set them to
+    the range of discounted returns (CartPole: 0 to ``1 / (1 - gamma)`` = 100).
+    """
+
+    env: str = static("CartPole-v1")
+    env_kwargs: tuple = static(())
+    variant: str = static("dqn")
+    total_timesteps: int = static(500_000)
+    num_envs: int = static(10)
+    buffer_size: int = static(10_000)
+    batch_size: int = static(128)
+    updates_per_step: int = static(1)
+    learning_starts: int = static(10_000)
+    target_update_period: int = static(50)
+    double: bool = static(True)
+    hidden_sizes: tuple[int, ...] = static((120, 84))
+    activation: str = static("relu")
+    num_atoms: int = static(51)
+    num_quantiles: int = static(50)
+    num_log_points: int = static(100)
+    lr: float = 2.5e-4
+    adam_eps: float = 1e-8
+    max_grad_norm: float = 10.0
+    gamma: float = 0.99
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.05
+    epsilon_fraction: float = 0.5
+    v_min: float = 0.0
+    v_max: float = 100.0
+    kappa: float = 1.0
+    tau: float = 1.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "env_kwargs", frozen_kwargs(self.env_kwargs))
+        object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        validate(self)
+
+    @property
+    def steps_per_iteration(self) -> int:
+        """Environment steps per ``update`` (what the runner counts): ``num_envs``."""
+        return self.num_envs
+
+    @property
+    def num_iterations(self) -> int:
+        """``total_timesteps // num_envs`` (the remainder is not trained)."""
+        return self.total_timesteps // self.num_envs
+
+    @property
+    def replay_capacity(self) -> int:
+        """Slots of the replay ring: ``buffer_size // num_envs``."""
+        return self.buffer_size // self.num_envs
+
+    @property
+    def head_size(self) -> int:
+        """Outputs per action: 1 (``dqn``), ``num_atoms`` (``c51``) or ``num_quantiles`` (``qrdqn``)."""
+        return {"dqn": 1, "c51": self.num_atoms, "qrdqn": self.num_quantiles}[self.variant]
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
+
+
+def validate(config: Config) -> None:
+    """Raise ``ConfigError`` naming the field of an impossible config."""
+    if not envs.is_registered(config.env):
+        require(False, config, "env", unknown_env_message(config.env))
+    require(config.variant in VARIANTS, config, "variant",
+            f"unknown {config.variant!r}; choose one of {list(VARIANTS)}")
+    for name in ("total_timesteps", "num_envs", "buffer_size", "batch_size", "updates_per_step",
+                 "target_update_period", "num_log_points"):
+        value = getattr(config, name)
+        require(_positive_int(value), config, name, f"must be a positive integer, got {value!r}")
+    for name, low in (("num_atoms", 2), ("num_quantiles", 1)):
+        value = getattr(config, name)
+        require(_positive_int(value) and value >= low, config, name,
+                f"must be an integer >= {low}, got {value!r}")
+    value = config.learning_starts
+    require(isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0,
+            config, "learning_starts", f"must be a non-negative integer, got {value!r}")
+    require(config.total_timesteps >= config.num_envs, config, "total_timesteps",
+            f"{config.total_timesteps} is less than one iteration (num_envs = {config.num_envs})")
+    require(config.buffer_size % config.num_envs == 0 and config.buffer_size >= config.num_envs, config,
+            "buffer_size", f"{config.buffer_size} transitions must be a multiple of num_envs = "
+            f"{config.num_envs} (the buffer stores one step of every environment per slot)")
+    require(isinstance(config.double, (bool, np.bool_)), config, "double",
+            f"must be True or False, got {config.double!r}")
+    require(len(config.hidden_sizes) >= 1 and all(int(h) >= 1 for h in config.hidden_sizes),
+            config, "hidden_sizes", f"must be positive layer widths, got {config.hidden_sizes!r}")
+    require(config.activation in ACTIVATIONS, config, "activation",
+            f"unknown {config.activation!r}; choose one of {sorted(ACTIVATIONS)}")
+    spec = make_env_spec(config.env, config.env_kwargs)
+    require(not spec.continuous, config, "env",
+            f"{config.variant} needs a discrete action space; {config.env!r} has a continuous one "
+            "(use sac or ppo)")
+    check(config, "lr", lambda v: v > 0, "positive")
+    check(config, "adam_eps", lambda v: v > 0, "positive")
+    check(config, "max_grad_norm", lambda v: v > 0, "positive")
+    check(config, "gamma", lambda v: (v >= 0) & (v <= 1), "in [0, 1]")
+    check(config, "epsilon_start", lambda v: (v >= 0) & (v <= 1), "in [0, 1]")
+    check(config, "epsilon_end", lambda v: (v >= 0) & (v <= 1), "in [0, 1]")
+    check(config, "epsilon_fraction", lambda v: v > 0, "positive")
+    check(config, "kappa", lambda v: v > 0, "positive")
+    check(config, "tau", lambda v: (v > 0) & (v <= 1), "in (0, 1]")
+    check(config, "v_min", lambda v: np.isfinite(v), "finite")
+    check(config, "v_max", lambda v: np.isfinite(v), "finite")
+    v_min, v_max = concrete_values(config.v_min), concrete_values(config.v_max)
+    if v_min is not None and v_max is not None:
+        require(bool(np.all(v_max > v_min)), config, "v_max",
+                f"must be greater than v_min = {config.v_min!r}, got {config.v_max!r}")
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def env_spec(config: Config) -> EnvSpec:
+    return make_env_spec(config.env, config.env_kwargs)
+
+
+# --------------------------------------------------------------------------- state
+
+
+class State(NamedTuple):
+    params: dict
+    target_params: dict
+    opt_state: Any
+    replay: Replay
+    rollout: Rollout
+    epsilon: jax.Array  # the schedule's value (exploration_epsilon: 1 during warm-up)
+    epsilon_decrement: jax.Array
+    key: jax.Array
+    iteration: jax.Array
+
+
+def optimizer(config: Config) -> optax.GradientTransformation:
+    """Gradient clipping and Adam's scaling on the raveled parameters; ``lr`` is applied in ``learn``."""
+    return optax.chain(clip_by_global_norm(config.max_grad_norm), optax.scale_by_adam(eps=config.adam_eps))
+
+
+def init(config: Config, key: jax.Array) -> State:
+    spec = env_spec(config)
+    key, net_key, env_key = jax.random.split(key, 3)
+    layers = mlp_init(net_key, spec.obs_dim, config.hidden_sizes, spec.action_dim * config.head_size, 1.0)
+    params = {"q": layers}
+    rollout = rollout_init(spec, config.num_envs, env_key)
+    obs = rollout.obs[0]
+    example = Transition(obs, jnp.int32(0), jnp.float32(0), jnp.bool_(False), obs)
+    epsilon, epsilon_decrement = epsilon_schedule_init(config)
+    return State(
+        params=params,
+        target_params=params,
+        opt_state=optimizer(config).init(ravel_pytree(params)[0]),
+        replay=replay_init(example, config.replay_capacity, config.num_envs),
+        rollout=rollout,
+        epsilon=epsilon,
+        epsilon_decrement=epsilon_decrement,
+        key=key,
+        iteration=jnp.zeros((), jnp.int32),
+    )
+
+
+# --------------------------------------------------------------------------- network heads
+
+
+def q_network(config: Config, params: dict, obs: jax.Array) -> jax.Array:
+    """Raw outputs ``[..., num_actions, head_size]`` for raw observations ``[..., *obs_shape]``."""
+    spec = env_spec(config)
+    out = mlp_apply(params["q"], flatten_obs(obs, spec.obs_shape), config.activation)
+    return out.reshape((*out.shape[:-1], spec.action_dim, config.head_size))
+
+
+def q_values(config: Config, out: jax.Array) -> jax.Array:
+    """``Q(s, a)`` from the head ``[..., head_size]``: the value, the categorical mean, or the
+    quantiles' mean."""
+    if config.variant == "c51":
+        support = categorical_support(config.v_min, config.v_max, config.num_atoms)
+        return categorical_mean(jnp.exp(log_softmax(out)), support)
+    if config.variant == "qrdqn":
+        return ordered_mean(out, axis=-1)
+    return out[..., 0]
+
+
+def sample_target(config: Config, next_out: jax.Array, reward: jax.Array, discount: jax.Array) -> jax.Array:
+    """``r + d`` times every output of the target head: ``y = r + d Q(s', a*; theta^-)`` (``dqn``,
+    ``[B, 1]``) or ``y_j = r + d theta_j(s', a*; theta^-)`` (``qrdqn``, ``[B, num_quantiles]``)."""
+    return reward[:, None] + discount[:, None] * next_out
+
+
+def dqn_loss(config: Config, out: jax.Array, target: jax.Array) -> jax.Array:
+    """``(Q(s, a) - y)^2 / 2`` per sample.
+
+    Not Huber: on CartPole (returns ~100, rewards 1) Huber's unit-bounded gradients let the many
+    bootstrapped transitions outvote the few terminal ones: Q diverged (to 1e5 in a 100k-step run,
+    4 of 4 seeds) where the squared error learned."""
+    return 0.5 * jnp.square(out[:, 0] - target[:, 0])
+
+
+def c51_target(config: Config, next_out: jax.Array, reward: jax.Array, discount: jax.Array) -> jax.Array:
+    """``m = Phi(r + d z, p(s', a*; theta^-))``, ``[B, num_atoms]``."""
+    support = categorical_support(config.v_min, config.v_max, config.num_atoms)
+    atoms = reward[:, None] + discount[:, None] * support
+    return categorical_projection(atoms, jnp.exp(log_softmax(next_out)), support)
+
+
+def c51_loss(config: Config, out: jax.Array, target: jax.Array) -> jax.Array:
+    """Cross-entropy ``-sum_j m_j log p_j(s, a)`` per sample."""
+    return -ordered_sum_broadcast_grad(target * log_softmax(out), -1)
+
+
+def qrdqn_loss(config: Config, out: jax.Array, target: jax.Array) -> jax.Array:
+    """Quantile Huber loss per sample."""
+    return quantile_huber_loss(out, target, quantile_midpoints(config.num_quantiles), config.kappa)
+
+
+TARGETS = {"dqn": sample_target, "c51": c51_target, "qrdqn": sample_target}
+LOSSES = {"dqn": dqn_loss, "c51": c51_loss, "qrdqn": qrdqn_loss}
+
+
+# --------------------------------------------------------------------------- policy
+
+
+def epsilon_schedule_init(config: Config) -> tuple[jax.Array, jax.Array]:
+    """``(epsilon_start, decrement per iteration)``: ``epsilon_start - epsilon_end`` spread over the
+    ``epsilon_fraction * total_timesteps / num_envs`` iterations of the decay.
+
+    The schedule is carried in the state and stepped by subtraction (``epsilon_schedule_step``)
+    rather than computed as ``start + (end - start) * t / T`` each iteration: XLA:CPU contracted
+    that multiply-add into an FMA in some compiled programs and not in others, so ``train`` and
+    the runner's chunks disagreed in epsilon's last bit, and ``u < epsilon`` picks actions.
+    """
+    start = jnp.asarray(config.epsilon_start, jnp.float32)
+    decay_iterations = config.epsilon_fraction * config.total_timesteps / config.num_envs
+    return start, (start - config.epsilon_end) / decay_iterations
+
+
+def epsilon_schedule_step(config: Config, epsilon: jax.Array, decrement: jax.Array) -> jax.Array:
+    """``epsilon - decrement``, stopping at ``epsilon_end``."""
+    moved = epsilon - decrement
+    end = jnp.asarray(config.epsilon_end, jnp.float32)
+    return jnp.where(config.epsilon_start >= config.epsilon_end, jnp.maximum(moved, end),
+                     jnp.minimum(moved, end))
+
+
+def exploration_epsilon(config: Config, state: State) -> jax.Array:
+    """1 before ``learning_starts`` environment steps (uniform actions), then the schedule's
+    ``epsilon``: ``epsilon_start -> epsilon_end`` linearly over the first ``epsilon_fraction``
+    of ``total_timesteps``, counted from step 0."""
+    warming_up = state.iteration * config.num_envs < config.learning_starts
+    return jnp.where(warming_up, 1.0, state.epsilon).astype(jnp.float32)
+
+
+def epsilon_greedy(greedy: jax.Array, epsilon: jax.Array, key: jax.Array, num_actions: int) -> jax.Array:
+    """``greedy`` with probability ``1 - epsilon``, else a uniformly random action (same shape)."""
+    bits = random.bits(key, (2, *greedy.shape))
+    explore = random.uniform_open(bits[0]) < epsilon
+    uniform = jnp.minimum(random.uniform_open(bits[1]) * num_actions, num_actions - 1).astype(jnp.int32)
+    return jnp.where(explore, uniform, greedy)
+
+
+def greedy_actions(config: Config, params: dict, obs: jax.Array) -> jax.Array:
+    return jnp.argmax(q_values(config, q_network(config, params, obs)), axis=-1).astype(jnp.int32)
+
+
+def act(config: Config, state: State, obs: jax.Array, key: jax.Array, deterministic: bool = False):
+    """Greedy (``deterministic``) or epsilon-greedy actions (``exploration_epsilon`` of ``state``),
+    for a single observation or a batch (leading axes are kept)."""
+    greedy = greedy_actions(config, state.params, obs)
+    if deterministic:
+        return greedy
+    epsilon = exploration_epsilon(config, state)
+    return epsilon_greedy(greedy, epsilon, key, env_spec(config).action_dim)
+
+
+# --------------------------------------------------------------------------- update
+
+
+def td_target(config: Config, params: dict, target_params: dict, batch: Transition) -> jax.Array:
+    """The variant's target for ``batch``, next action ``a*`` by the online (double) or target net."""
+    next_target = q_network(config, target_params, batch.next_obs)  # [B, A, H]
+    selector = q_network(config, params, batch.next_obs) if config.double else next_target
+    next_action = jnp.argmax(q_values(config, selector), axis=-1)
+    next_out = jnp.take_along_axis(next_target, next_action[:, None, None], axis=1)[:, 0]
+    discount = config.gamma * (1.0 - batch.terminated.astype(jnp.float32))
+    return TARGETS[config.variant](config, next_out, batch.reward, discount)
+
+
+def loss(config: Config, params: dict, batch: Transition, target: jax.Array) -> tuple[jax.Array, dict]:
+    out = q_network(config, params, batch.obs)
+    taken = jnp.take_along_axis(out, batch.action[:, None, None].astype(jnp.int32), axis=1)[:, 0]
+    value = ordered_mean(LOSSES[config.variant](config, taken, target))
+    return value, {"loss": value, "q_mean": ordered_mean(q_values(config, taken))}
+
+
+def learn(config: Config, state: State, replay: Replay, key: jax.Array) -> tuple[dict, Any, dict]:
+    """``updates_per_step`` Adam steps on uniform samples; returns params, optimiser state, metrics."""
+    tx = optimizer(config)
+    flat_params, unflatten = ravel_pytree(state.params)
+    grad_fn = jax.grad(lambda flat, batch, target: loss(config, unflatten(flat), batch, target), has_aux=True)
+
+    def step(carry, sample_key):
+        flat, opt_state = carry
+        batch, _, _ = sample_uniform(replay, sample_key, config.batch_size)
+        target = td_target(config, unflatten(flat), state.target_params, batch)
+        grads, info = grad_fn(flat, batch, target)
+        updates, opt_state = tx.update(grads, opt_state, flat)
+        return (flat - config.lr * updates, opt_state), info
+
+    keys = jax.random.split(key, config.updates_per_step)
+    (flat_params, opt_state), info = jax.lax.scan(step, (flat_params, state.opt_state), keys)
+    return unflatten(flat_params), opt_state, jax.tree.map(ordered_mean, info)
+
+
+def update(config: Config, state: State) -> tuple[State, dict]:
+    """One iteration: one epsilon-greedy step of every environment, then learning once warmed up."""
+    spec = env_spec(config)
+    key, act_key, env_key, learn_key = jax.random.split(state.key, 4)
+    epsilon = exploration_epsilon(config, state)
+    greedy = greedy_actions(config, state.params, state.rollout.obs)
+    action = epsilon_greedy(greedy, epsilon, act_key, spec.action_dim)
+    rollout, transition, episode_metrics = rollout_step(spec, state.rollout, action, env_key)
+    replay = replay_add(state.replay, transition)
+
+    iteration = state.iteration + 1
+    env_steps = iteration * config.num_envs
+    learning = env_steps >= config.learning_starts
+    params, opt_state, learn_metrics = learn(config, state, replay, learn_key)
+    params, opt_state = where_tree(learning, (params, opt_state), (state.params, state.opt_state))
+    refresh = learning & (iteration % config.target_update_period == 0)
+    target_params = where_tree(refresh, polyak(state.target_params, params, config.tau), state.target_params)
+
+    metrics = {"env_steps": env_steps, **episode_metrics, **learn_metrics, "epsilon": epsilon}
+    next_epsilon = epsilon_schedule_step(config, state.epsilon, state.epsilon_decrement)
+    state = State(params, target_params, opt_state, replay, rollout, next_epsilon, state.epsilon_decrement,
+                  key, iteration)
+    return state, metrics
+
+
+def train(config: Config, key: jax.Array) -> tuple[State, dict]:
+    """``init`` and every iteration in one ``lax.scan``; metrics have one row per log point."""
+    return scan_iterations(update, config, init(config, key), config.num_iterations)
