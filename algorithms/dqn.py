@@ -85,7 +85,9 @@ VARIANTS = ("dqn", "c51", "qrdqn")
 
 @pytree_dataclass
 class Config:
-    """DQN / C51 / QR-DQN hyperparameters. Defaults are tuned for CartPole-v1 (all three variants).
+    """DQN / C51 / QR-DQN hyperparameters. Defaults are one config for all three variants on
+    CartPole-v1: IQM of final returns >= 460 for each on two key sets of 4 seeds in 500k steps
+    (``experiments/dqn_cartpole.py``).
 
     Static fields (recompile when changed): ``env``, ``env_kwargs``, ``variant``,
     ``total_timesteps``, ``num_envs``, ``buffer_size``, ``batch_size``,
@@ -97,8 +99,16 @@ class Config:
     Units: ``buffer_size`` counts transitions (``buffer_size / num_envs`` slots of
     one step of every environment), ``learning_starts`` environment steps, and
     ``target_update_period`` iterations (one iteration = one step of all
-    ``num_envs`` environments). ``v_min``/``v_max`` bound C51's support: set them to
-    the range of discounted returns (CartPole: 0 to ``1 / (1 - gamma)`` = 100).
+    ``num_envs`` environments, then ``updates_per_step`` gradient steps).
+
+    ``v_min``/``v_max`` bound C51's support: set them to the range of discounted
+    returns (CartPole: 0 to ``1 / (1 - gamma)`` = 100). ``kappa`` is QR-DQN's Huber
+    threshold in return units: 10 here (returns up to 100); the paper's 1 (Atari,
+    clipped rewards) let Q diverge on CartPole in 4 of 4 seeds, 5 left seeds at 100-380.
+    The defaults otherwise follow PureJaxRL's and CleanRL's CartPole DQN (10 envs, batch
+    128, Adam at 2.5e-4, target copied every 500 steps, 10k warm-up steps), with a
+    50k-transition buffer (10k: final returns oscillated, DQN IQM 402 against 487) and
+    64-unit layers.
     """
 
     env: str = static("CartPole-v1")
@@ -106,16 +116,16 @@ class Config:
     variant: str = static("dqn")
     total_timesteps: int = static(500_000)
     num_envs: int = static(10)
-    buffer_size: int = static(10_000)
+    buffer_size: int = static(50_000)
     batch_size: int = static(128)
     updates_per_step: int = static(1)
     learning_starts: int = static(10_000)
     target_update_period: int = static(50)
     double: bool = static(True)
-    hidden_sizes: tuple[int, ...] = static((120, 84))
+    hidden_sizes: tuple[int, ...] = static((64, 64))
     activation: str = static("relu")
     num_atoms: int = static(51)
-    num_quantiles: int = static(50)
+    num_quantiles: int = static(32)
     num_log_points: int = static(100)
     lr: float = 2.5e-4
     adam_eps: float = 1e-8
@@ -126,7 +136,7 @@ class Config:
     epsilon_fraction: float = 0.5
     v_min: float = 0.0
     v_max: float = 100.0
-    kappa: float = 1.0
+    kappa: float = 10.0
     tau: float = 1.0
 
     def __post_init__(self):
@@ -409,7 +419,12 @@ def learn(config: Config, state: State, replay: Replay, key: jax.Array) -> tuple
 
 
 def update(config: Config, state: State) -> tuple[State, dict]:
-    """One iteration: one epsilon-greedy step of every environment, then learning once warmed up."""
+    """One iteration: one epsilon-greedy step of every environment, then learning once warmed up.
+
+    Metrics: ``env_steps``, the finished episodes' ``episode_return``/``episode_length``/``episodes``,
+    ``loss`` and ``q_mean`` (mean ``Q(s, a)`` over the sampled batches; computed during warm-up
+    too, where the update is not applied) and the ``epsilon`` the step acted with.
+    """
     spec = env_spec(config)
     key, act_key, env_key, learn_key = jax.random.split(state.key, 4)
     epsilon = exploration_epsilon(config, state)

@@ -2,7 +2,8 @@
 evaluation and act.
 
 Tiny configs, and compiled functions are built once per module (compile time dominates on CPU).
-Real learning on CartPole is measured by ``experiments/dqn_cartpole.py``.
+One short learning check; the default config's learning on CartPole (500k steps) is measured by
+``experiments/dqn_cartpole.py``.
 """
 
 import dataclasses
@@ -15,6 +16,7 @@ from purejaxrl.algorithms import ALGORITHMS, dqn
 
 import purejaxrl
 from purejaxrl.config import ConfigError
+from purejaxrl.stats import final_returns
 
 TINY = dqn.Config(
     env="CartPole-v1", total_timesteps=1_200, num_envs=4, buffer_size=400, batch_size=16,
@@ -184,13 +186,28 @@ def test_act_single_batched_greedy_and_random(batched_run):
     assert set(actions.tolist()) == {0, 1} and abs(actions.mean() - 0.5) < 0.05
 
 
-def test_runner_matches_vmapped_train_and_evaluate_runs(batched_run):
-    config, (_, metrics) = batched_run
-    if config.variant != "dqn":
-        pytest.skip("runner and evaluate: checked once, for one variant")
+def test_runner_matches_vmapped_train_and_evaluate_runs():
+    config = dataclasses.replace(TINY, variant="dqn")
+    _, metrics = train_seeds(config, keys_for(SEEDS))  # compiled already (batched_run)
     result = purejaxrl.run(dqn, config, seeds=SEEDS, progress=False)
     for key in ("env_steps", "episode_return", "loss", "q_mean", "epsilon"):
         np.testing.assert_array_equal(result.metrics[key], np.asarray(metrics[key]), err_msg=key)
     assert result.summary
     returns = purejaxrl.evaluate(dqn, config, result.state, jax.random.key(0), num_episodes=3)
     assert returns.shape == (SEEDS, 3) and np.all(returns >= 1)
+
+
+# --------------------------------------------------------------------------- learning
+
+LEARN = dqn.Config(
+    env="CartPole-v1", variant="dqn", total_timesteps=40_000, buffer_size=20_000, learning_starts=1_000,
+    lr=1e-3, target_update_period=25, epsilon_fraction=0.3, num_log_points=20,
+)
+
+
+def test_dqn_learns_cartpole_in_40k_steps():
+    """Random play lasts ~22 steps; both seeds got ~220-250 (``final_returns``) when written."""
+    _, metrics = train_seeds(LEARN, keys_for(2))
+    finals = final_returns(metrics)
+    assert np.all(finals > 100), finals
+    assert np.nanmean(metrics["episode_return"][:, :2]) < 40  # warm-up: random actions
