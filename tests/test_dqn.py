@@ -21,7 +21,7 @@ from purejaxrl.stats import final_returns
 TINY = dqn.Config(
     env="CartPole-v1", total_timesteps=1_200, num_envs=4, buffer_size=400, batch_size=16,
     learning_starts=200, target_update_period=5, hidden_sizes=(16,), num_atoms=8, num_quantiles=8,
-    v_min=0.0, v_max=20.0, num_log_points=10, lr=1e-3,
+    v_min=0.0, v_max=20.0, num_log_points=10, lr=1e-3, epsilon_end=0.05,
 )
 SEEDS = 2
 train_seeds = jax.jit(jax.vmap(dqn.train, in_axes=(None, 0)))
@@ -49,7 +49,7 @@ def assert_same_leaves(tree_a, tree_b):
     ({"variant": "rainbow"}, "variant"),
     ({"env": "Pendulum-v1"}, "env"),
     ({"env": "CartPol-v1"}, "env"),
-    ({"buffer_size": 1001}, "buffer_size"),
+    ({"buffer_size": 9}, "buffer_size"),
     ({"batch_size": 0}, "batch_size"),
     ({"num_atoms": 1}, "num_atoms"),
     ({"learning_starts": -1}, "learning_starts"),
