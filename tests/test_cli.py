@@ -75,11 +75,9 @@ def test_config_presets_load_and_flags_override_them(tmp_path, capsys):
     import json
     import pathlib
 
-    from purejaxrl.algorithms import ppo
+    from purejaxrl.algorithms import ALGORITHMS
 
     from purejaxrl.cli import config_from_file
-
-    from purejaxrl.algorithms import ALGORITHMS
 
     presets = sorted(pathlib.Path("experiments/configs").glob("*.json"))
     for preset in presets:  # every preset is named after its algorithm and loads into its Config
