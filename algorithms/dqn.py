@@ -53,8 +53,16 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from purejaxrl import envs, random
-from purejaxrl.config import check, concrete_values, frozen_kwargs, pytree_dataclass, require, static
+from purejaxrl import random
+from purejaxrl.config import (
+    check,
+    concrete_values,
+    frozen_kwargs,
+    pytree_dataclass,
+    require,
+    require_ints,
+    static,
+)
 from purejaxrl.distributional import (
     categorical_mean,
     categorical_projection,
@@ -64,10 +72,10 @@ from purejaxrl.distributional import (
     quantile_midpoints,
 )
 from purejaxrl.distributions import log_softmax
-from purejaxrl.env_spec import EnvSpec, unknown_env_message
+from purejaxrl.env_spec import EnvSpec, require_registered_env
 from purejaxrl.env_spec import env_spec as make_env_spec
 from purejaxrl.loop import scan_iterations
-from purejaxrl.networks import ACTIVATIONS, flatten_obs, mlp_apply, mlp_init
+from purejaxrl.networks import flatten_obs, mlp_apply, mlp_init, require_mlp
 from purejaxrl.offpolicy import (
     Rollout,
     Transition,
@@ -166,37 +174,23 @@ class Config:
         return {"dqn": 1, "c51": self.num_atoms, "qrdqn": self.num_quantiles}[self.variant]
 
 
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
-
-
 def validate(config: Config) -> None:
     """Raise ``ConfigError`` naming the field of an impossible config."""
-    if not envs.is_registered(config.env):
-        require(False, config, "env", unknown_env_message(config.env))
+    require_registered_env(config)
     require(config.variant in VARIANTS, config, "variant",
             f"unknown {config.variant!r}; choose one of {list(VARIANTS)}")
-    for name in ("total_timesteps", "num_envs", "buffer_size", "batch_size", "updates_per_step",
-                 "target_update_period", "num_log_points"):
-        value = getattr(config, name)
-        require(_positive_int(value), config, name, f"must be a positive integer, got {value!r}")
-    for name, low in (("num_atoms", 2), ("num_quantiles", 1)):
-        value = getattr(config, name)
-        require(_positive_int(value) and value >= low, config, name,
-                f"must be an integer >= {low}, got {value!r}")
-    value = config.learning_starts
-    require(isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0,
-            config, "learning_starts", f"must be a non-negative integer, got {value!r}")
+    require_ints(config, ("total_timesteps", "num_envs", "buffer_size", "batch_size", "updates_per_step",
+                          "target_update_period", "num_log_points"))
+    require_ints(config, ("num_atoms",), minimum=2)
+    require_ints(config, ("num_quantiles",), minimum=1)
+    require_ints(config, ("learning_starts",), minimum=0)
     require(config.total_timesteps >= config.num_envs, config, "total_timesteps",
             f"{config.total_timesteps} is less than one iteration (num_envs = {config.num_envs})")
     require(config.buffer_size >= config.num_envs, config, "buffer_size",
             f"must hold at least one step of every environment ({config.num_envs}), got {config.buffer_size}")
     require(isinstance(config.double, (bool, np.bool_)), config, "double",
             f"must be True or False, got {config.double!r}")
-    require(len(config.hidden_sizes) >= 1 and all(int(h) >= 1 for h in config.hidden_sizes),
-            config, "hidden_sizes", f"must be positive layer widths, got {config.hidden_sizes!r}")
-    require(config.activation in ACTIVATIONS, config, "activation",
-            f"unknown {config.activation!r}; choose one of {sorted(ACTIVATIONS)}")
+    require_mlp(config)
     spec = make_env_spec(config.env, config.env_kwargs)
     require(not spec.continuous, config, "env",
             f"{config.variant} needs a discrete action space; {config.env!r} has a continuous one "

@@ -28,8 +28,8 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from purejaxrl import envs, random
-from purejaxrl.config import check, frozen_kwargs, pytree_dataclass, require, static
+from purejaxrl import random
+from purejaxrl.config import check, frozen_kwargs, pytree_dataclass, require, require_ints, static
 from purejaxrl.distributions import (
     categorical_entropy,
     categorical_log_prob,
@@ -37,7 +37,7 @@ from purejaxrl.distributions import (
     gaussian_entropy,
     gaussian_log_prob,
 )
-from purejaxrl.env_spec import EnvSpec, unknown_env_message
+from purejaxrl.env_spec import EnvSpec, require_registered_env
 from purejaxrl.env_spec import env_spec as make_env_spec
 from purejaxrl.loop import scan_iterations
 from purejaxrl.losses import DRIFTS, clipped_value_loss, normalize_advantages, policy_loss
@@ -48,11 +48,11 @@ from purejaxrl.metrics import (
     finished_episode_metrics,
 )
 from purejaxrl.networks import (
-    ACTIVATIONS,
     actor_critic_apply,
     actor_critic_init,
     flatten_obs,
     policy_head,
+    require_mlp,
     value_head,
 )
 from purejaxrl.normalization import (
@@ -133,13 +133,9 @@ class Config:
 
 def validate(config: Config) -> None:
     """Raise ``ConfigError`` naming the field of an impossible config."""
-    if not envs.is_registered(config.env):
-        require(False, config, "env", unknown_env_message(config.env))
-    for name in ("total_timesteps", "num_envs", "num_steps", "num_epochs", "num_minibatches",
-                 "num_log_points"):
-        value = getattr(config, name)
-        require(isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1,
-                config, name, f"must be a positive integer, got {value!r}")
+    require_registered_env(config)
+    require_ints(config, ("total_timesteps", "num_envs", "num_steps", "num_epochs", "num_minibatches",
+                          "num_log_points"))
     require(
         config.batch_size % config.num_minibatches == 0, config, "num_minibatches",
         f"num_envs * num_steps = {config.batch_size} is not divisible by "
@@ -150,10 +146,7 @@ def validate(config: Config) -> None:
         f"{config.total_timesteps} is less than one iteration "
         f"(num_envs * num_steps = {config.batch_size})",
     )
-    require(len(config.hidden_sizes) >= 1 and all(int(h) >= 1 for h in config.hidden_sizes),
-            config, "hidden_sizes", f"must be positive layer widths, got {config.hidden_sizes!r}")
-    require(config.activation in ACTIVATIONS, config, "activation",
-            f"unknown {config.activation!r}; choose one of {sorted(ACTIVATIONS)}")
+    require_mlp(config)
     require(config.objective in DRIFTS, config, "objective",
             f"unknown {config.objective!r}; choose one of {sorted(DRIFTS)}")
     check(config, "lr", lambda v: v > 0, "positive")

@@ -29,25 +29,25 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from purejaxrl import envs, random
-from purejaxrl.config import check, frozen_kwargs, pytree_dataclass, require, static
+from purejaxrl import random
+from purejaxrl.config import check, frozen_kwargs, pytree_dataclass, require, require_ints, static
 from purejaxrl.distributions import (
     categorical_sample_with_gumbel,
     log_softmax,
     squashed_gaussian_mode,
     squashed_gaussian_sample,
 )
-from purejaxrl.env_spec import EnvSpec, unknown_env_message
+from purejaxrl.env_spec import EnvSpec, require_registered_env
 from purejaxrl.env_spec import env_spec as make_env_spec
 from purejaxrl.loop import scan_iterations
 from purejaxrl.networks import (
-    ACTIVATIONS,
     flatten_obs,
     layers_from_weights,
     mlp_apply,
     mlp_gains,
     mlp_shapes,
     orthogonal_init,
+    require_mlp,
 )
 from purejaxrl.offpolicy import (
     Rollout,
@@ -109,30 +109,22 @@ class Config:
         return self.num_envs
 
     @property
-    def buffer_slots(self) -> int:
+    def replay_capacity(self) -> int:
         """Ring slots of one step of every environment: ``buffer_size // num_envs``."""
         return self.buffer_size // self.num_envs
 
 
 def validate(config: Config) -> None:
     """Raise ``ConfigError`` naming the field of an impossible config."""
-    if not envs.is_registered(config.env):
-        require(False, config, "env", unknown_env_message(config.env))
-    for name in ("total_timesteps", "num_envs", "buffer_size", "batch_size", "updates_per_step",
-                 "num_log_points"):
-        value = getattr(config, name)
-        require(isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1,
-                config, name, f"must be a positive integer, got {value!r}")
-    require(isinstance(config.learning_starts, (int, np.integer)) and config.learning_starts >= 0,
-            config, "learning_starts", f"must be a non-negative integer, got {config.learning_starts!r}")
+    require_registered_env(config)
+    require_ints(config, ("total_timesteps", "num_envs", "buffer_size", "batch_size", "updates_per_step",
+                          "num_log_points"))
+    require_ints(config, ("learning_starts",), minimum=0)
     require(config.total_timesteps >= config.num_envs, config, "total_timesteps",
             f"{config.total_timesteps} is less than one step of the {config.num_envs} environments")
     require(config.buffer_size >= config.num_envs, config, "buffer_size",
             f"must hold at least one step of every environment ({config.num_envs}), got {config.buffer_size}")
-    require(len(config.hidden_sizes) >= 1 and all(int(h) >= 1 for h in config.hidden_sizes),
-            config, "hidden_sizes", f"must be positive layer widths, got {config.hidden_sizes!r}")
-    require(config.activation in ACTIVATIONS, config, "activation",
-            f"unknown {config.activation!r}; choose one of {sorted(ACTIVATIONS)}")
+    require_mlp(config)
     check(config, "lr", lambda v: v > 0, "positive")
     check(config, "gamma", lambda v: (v >= 0) & (v <= 1), "in [0, 1]")
     check(config, "tau", lambda v: (v > 0) & (v <= 1), "in (0, 1]")
@@ -198,7 +190,7 @@ def init(config: Config, key: jax.Array) -> State:
         action=jnp.zeros((spec.action_dim,), jnp.float32) if spec.continuous else jnp.int32(0),
         reward=jnp.float32(0), terminated=jnp.bool_(False), next_obs=jnp.zeros((spec.obs_dim,), jnp.float32),
     )
-    buffer = replay_init(example, config.buffer_slots, config.num_envs)
+    buffer = replay_init(example, config.replay_capacity, config.num_envs)
     return State(learner, buffer, rollout_init(spec, config.num_envs, env_key), key, jnp.zeros((), jnp.int32))
 
 

@@ -92,6 +92,19 @@ def require(condition: bool, config: Any, name: str, message: str) -> None:
         raise ConfigError(f"{type(config).__name__}.{name}: {message}")
 
 
+def is_int_at_least(value: Any, minimum: int) -> bool:
+    """An integer (not a bool) that is at least ``minimum``."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= minimum
+
+
+def require_ints(config: Any, names: Iterable[str], minimum: int = 1) -> None:
+    """Raise ``ConfigError`` unless every field in ``names`` is an integer >= ``minimum``."""
+    kind = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer >= {minimum}")
+    for name in names:
+        value = getattr(config, name)
+        require(is_int_at_least(value, minimum), config, name, f"must be {kind}, got {value!r}")
+
+
 def frozen_kwargs(kwargs: Mapping[str, Any] | Iterable[Any] | None) -> tuple:
     """A hashable, order-independent form of keyword arguments for static fields.
 

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from purejaxrl import envs
-from purejaxrl.config import ConfigError
+from purejaxrl.config import ConfigError, require
 
 
 class EnvSpec(NamedTuple):
@@ -51,3 +51,8 @@ def env_spec(env_id: str, env_kwargs: tuple) -> EnvSpec:
 def unknown_env_message(env_id: str) -> str:
     close = envs.closest_names(env_id)
     return f"unknown environment {env_id!r}" + (f"; did you mean {', '.join(close)}?" if close else "")
+
+
+def require_registered_env(config: Any) -> None:
+    """Raise ``ConfigError`` on ``config.env`` when no environment has that id, naming close ones."""
+    require(envs.is_registered(config.env), config, "env", unknown_env_message(config.env))

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from purejaxrl import random
+from purejaxrl.config import require
 
 ACTIVATIONS = {
     "tanh": jnp.tanh,
@@ -136,3 +137,12 @@ def flatten_obs(obs: jax.Array, obs_shape: tuple[int, ...]) -> jax.Array:
     """``(*batch, *obs_shape) -> (*batch, prod(obs_shape))`` as float32."""
     batch_shape = obs.shape[: obs.ndim - len(obs_shape)]
     return jnp.reshape(obs, (*batch_shape, int(np.prod(obs_shape, dtype=int)))).astype(jnp.float32)
+
+
+def require_mlp(config) -> None:
+    """Raise ``ConfigError`` unless ``config.hidden_sizes`` are positive widths and
+    ``config.activation`` is one of ``ACTIVATIONS``."""
+    require(len(config.hidden_sizes) >= 1 and all(int(h) >= 1 for h in config.hidden_sizes),
+            config, "hidden_sizes", f"must be positive layer widths, got {config.hidden_sizes!r}")
+    require(config.activation in ACTIVATIONS, config, "activation",
+            f"unknown {config.activation!r}; choose one of {sorted(ACTIVATIONS)}")

@@ -30,8 +30,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from purejaxrl import distributed, stats
+from purejaxrl.config import is_int_at_least, sweep_points
 from purejaxrl.config import sweep as make_sweep
-from purejaxrl.config import sweep_points
 from purejaxrl.metrics import log_buffer_add, log_buffer_init, log_buffer_result, num_log_rows
 from purejaxrl.random import is_typed_key
 from purejaxrl.stats import final_returns
@@ -117,10 +117,6 @@ def place(tree: Any, sharding: NamedSharding) -> Any:
 # --------------------------------------------------------------------------- run
 
 
-def _is_positive_int(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= 1
-
-
 def initial_states(algorithm: Any, config: Any, seeds: int, seed: int,
                    sweep: Mapping[str, Sequence[float]] | None, devices: Sequence[Any] | None = None):
     """``(configs, config_axes, sweep points, states, sharding)``: ``init`` for every seed (keys
@@ -162,9 +158,9 @@ def run(
     """
     from purejaxrl import rundir  # local: orbax is only imported when a run dir is used
 
-    if not _is_positive_int(seeds):
+    if not is_int_at_least(seeds, 1):
         raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
-    if checkpoint_every is not None and not _is_positive_int(checkpoint_every):
+    if checkpoint_every is not None and not is_int_at_least(checkpoint_every, 1):
         raise ValueError(f"checkpoint_every must be a positive integer, got {checkpoint_every!r}")
     if resume and out is None:
         raise ValueError("resume=True needs the run directory: pass out=...")

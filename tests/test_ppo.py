@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from purejaxrl.algorithms import ppo
 
-from purejaxrl import sweep
+from purejaxrl import envs, sweep
 from purejaxrl.stats import final_returns, iqm
 
 CARTPOLE = ppo.Config(env="CartPole-v1")
@@ -68,7 +68,7 @@ def test_legacy_uint32_keys_give_the_same_run_as_typed_keys():
 def test_act_on_single_and_batched_observations(cartpole_run):
     keys, (state, _) = cartpole_run
     one_state = jax.tree.map(lambda x: x[0], state)
-    env, params = ppo.envs.make("CartPole-v1")
+    env, params = envs.make("CartPole-v1")
     obs, _ = env.reset(jax.random.key(0), params)
     action = ppo.act(CARTPOLE, one_state, obs, jax.random.key(1), deterministic=True)
     assert action.shape == () and action.dtype == jnp.int32
