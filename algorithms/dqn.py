@@ -67,7 +67,6 @@ from purejaxrl.distributional import (
     categorical_mean,
     categorical_projection,
     categorical_support,
-    ordered_sum_broadcast_grad,
     quantile_huber_loss,
     quantile_midpoints,
 )
@@ -85,7 +84,7 @@ from purejaxrl.offpolicy import (
     where_tree,
 )
 from purejaxrl.optim import clip_by_global_norm
-from purejaxrl.ordered import ordered_mean
+from purejaxrl.ordered import ordered_mean, ordered_sum_broadcast_grad
 from purejaxrl.replay import Replay, replay_add, replay_init, sample_uniform
 
 VARIANTS = ("dqn", "c51", "qrdqn")

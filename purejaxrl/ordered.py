@@ -16,6 +16,8 @@ norms, observation statistics) and in reported metrics.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -46,3 +48,25 @@ def ordered_var(x: jax.Array, axis: int | None = None) -> jax.Array:
     mean = ordered_mean(x, axis)
     centred = x - (mean if axis is None else jnp.expand_dims(mean, axis))
     return ordered_mean(jnp.square(centred), axis)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def ordered_sum_broadcast_grad(x: jax.Array, axis: int) -> jax.Array:
+    """``ordered_sum(x, axis)`` whose gradient is the cotangent broadcast back over ``axis``.
+
+    The same numbers both ways; differentiating ``ordered_sum``'s pairwise slices instead pads
+    every level back to full size, which made QR-DQN's loss gradient (``[batch, N, N]`` pairs)
+    2.6x slower on CPU.
+    """
+    return ordered_sum(x, axis)
+
+
+def _ordered_sum_fwd(x, axis):
+    return ordered_sum(x, axis), x
+
+
+def _ordered_sum_bwd(axis, x, cotangent):
+    return (jnp.broadcast_to(jnp.expand_dims(cotangent, axis), x.shape),)
+
+
+ordered_sum_broadcast_grad.defvjp(_ordered_sum_fwd, _ordered_sum_bwd)
