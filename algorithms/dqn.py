@@ -79,6 +79,7 @@ from purejaxrl.offpolicy import (
     Rollout,
     Transition,
     polyak,
+    require_replay_budget,
     rollout_init,
     rollout_step,
     where_tree,
@@ -178,15 +179,10 @@ def validate(config: Config) -> None:
     require_registered_env(config)
     require(config.variant in VARIANTS, config, "variant",
             f"unknown {config.variant!r}; choose one of {list(VARIANTS)}")
-    require_ints(config, ("total_timesteps", "num_envs", "buffer_size", "batch_size", "updates_per_step",
-                          "target_update_period", "num_log_points"))
+    require_replay_budget(config)
+    require_ints(config, ("target_update_period",))
     require_ints(config, ("num_atoms",), minimum=2)
     require_ints(config, ("num_quantiles",), minimum=1)
-    require_ints(config, ("learning_starts",), minimum=0)
-    require(config.total_timesteps >= config.num_envs, config, "total_timesteps",
-            f"{config.total_timesteps} is less than one iteration (num_envs = {config.num_envs})")
-    require(config.buffer_size >= config.num_envs, config, "buffer_size",
-            f"must hold at least one step of every environment ({config.num_envs}), got {config.buffer_size}")
     require(isinstance(config.double, (bool, np.bool_)), config, "double",
             f"must be True or False, got {config.double!r}")
     require_mlp(config)

@@ -30,7 +30,7 @@ import numpy as np
 import optax
 
 from purejaxrl import random
-from purejaxrl.config import check, frozen_kwargs, pytree_dataclass, require, require_ints, static
+from purejaxrl.config import check, frozen_kwargs, pytree_dataclass, static
 from purejaxrl.distributions import (
     categorical_sample_with_gumbel,
     log_softmax,
@@ -53,6 +53,7 @@ from purejaxrl.offpolicy import (
     Rollout,
     Transition,
     polyak,
+    require_replay_budget,
     rollout_init,
     rollout_step,
     uniform_actions,
@@ -117,13 +118,7 @@ class Config:
 def validate(config: Config) -> None:
     """Raise ``ConfigError`` naming the field of an impossible config."""
     require_registered_env(config)
-    require_ints(config, ("total_timesteps", "num_envs", "buffer_size", "batch_size", "updates_per_step",
-                          "num_log_points"))
-    require_ints(config, ("learning_starts",), minimum=0)
-    require(config.total_timesteps >= config.num_envs, config, "total_timesteps",
-            f"{config.total_timesteps} is less than one step of the {config.num_envs} environments")
-    require(config.buffer_size >= config.num_envs, config, "buffer_size",
-            f"must hold at least one step of every environment ({config.num_envs}), got {config.buffer_size}")
+    require_replay_budget(config)
     require_mlp(config)
     check(config, "lr", lambda v: v > 0, "positive")
     check(config, "gamma", lambda v: (v >= 0) & (v <= 1), "in [0, 1]")

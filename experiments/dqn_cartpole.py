@@ -12,22 +12,15 @@ The acceptance bar is an IQM of at least 400 for every variant.
 
 from __future__ import annotations
 
-import os
+import argparse
+import ast
+import time
 
-# jaxlib's LAPACK (the QR of the orthogonal initialisation) runs on OpenBLAS, whose own threads
-# inside XLA's 2-thread pool made each QR ~500x slower here and deadlocked programs with two QR
-# calls (C51's 102-wide head next to 64-wide hidden layers). One OpenBLAS thread avoids both.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import jax
+import numpy as np
+from purejaxrl.algorithms import dqn
 
-import argparse  # noqa: E402
-import ast  # noqa: E402
-import time  # noqa: E402
-
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-from purejaxrl.algorithms import dqn  # noqa: E402
-
-from purejaxrl.stats import final_returns, summarize  # noqa: E402
+from purejaxrl.stats import final_returns, summarize
 
 
 def parse_value(text: str):

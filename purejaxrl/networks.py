@@ -16,6 +16,7 @@ import numpy as np
 
 from purejaxrl import random
 from purejaxrl.config import require
+from purejaxrl.ordered import ordered_sum
 
 ACTIVATIONS = {
     "tanh": jnp.tanh,
@@ -29,24 +30,57 @@ ACTIVATIONS = {
 Params = dict
 
 
+def haar_orthogonal(gaussian: jax.Array) -> jax.Array:
+    """The ``Q`` of ``G = QR`` with ``diag(R) > 0`` for square ``G [..., n, n]``: Haar-distributed
+    when ``G`` is standard normal (Mezzadri, 2007).
+
+    Householder QR in plain JAX: for ``j = 0 .. n-1`` reflect column ``j`` of ``R``
+    (rows ``j..n-1``) onto ``e_j`` with ``H_j = I - 2 v v^T / v^T v``,
+    ``v = x + sign(x_j) |x| e_j``, so ``R <- H_j R`` and ``Q <- Q H_j``; then flip
+    the columns of ``Q`` where ``R_jj < 0``. Not ``jnp.linalg.qr``: on CPU jaxlib 0.10's
+    LAPACK kernels split a batch over XLA's intra-op thread pool and block waiting for
+    it, and two such calls in one program (C51's 102-wide head next to 64-wide layers)
+    deadlocked the 2-thread pool of a 2-core machine in about half of the runs. The
+    products are ``ordered_sum``s, so a seed's weights are the same alone and in a batch.
+    """
+    n = gaussian.shape[-1]
+    rows = jnp.arange(n)
+
+    def reflect(j, carry):
+        r, q = carry
+        x = jnp.where(rows >= j, r[..., :, j], 0.0)
+        x_j = r[..., j, j]
+        alpha = -jnp.where(x_j >= 0, 1.0, -1.0) * jnp.sqrt(ordered_sum(x * x, axis=-1))
+        v = x - alpha[..., None] * (rows == j)
+        v_squared = ordered_sum(v * v, axis=-1)
+        scale = jnp.where(v_squared > 0, 2.0 / jnp.where(v_squared > 0, v_squared, 1.0), 0.0)
+        v_r = ordered_sum(v[..., :, None] * r, axis=-2)  # v^T R
+        q_v = ordered_sum(q * v[..., None, :], axis=-1)  # Q v
+        r = r - scale[..., None, None] * v[..., :, None] * v_r[..., None, :]
+        q = q - scale[..., None, None] * q_v[..., :, None] * v[..., None, :]
+        return r, q
+
+    identity = jnp.broadcast_to(jnp.eye(n, dtype=gaussian.dtype), gaussian.shape)
+    r, q = jax.lax.fori_loop(0, n, reflect, (gaussian, identity))
+    return q * jnp.where(jnp.diagonal(r, axis1=-2, axis2=-1) < 0, -1.0, 1.0)[..., None, :]
+
+
 def orthogonal_init(
     key: jax.Array, shapes: Sequence[tuple[int, int]], gains: Sequence[float]
 ) -> list[jax.Array]:
     """Semi-orthogonal ``(in, out)`` matrices scaled by ``gains`` (Saxe et al., 2014).
 
     Same distribution as ``jax.nn.initializers.orthogonal``: for ``n = max(in, out)``
-    draw ``G ~ N(0, 1)^{n x n}``, take ``G = QR`` with the signs of ``diag(R)``
-    folded into ``Q`` (Haar-distributed), and keep ``Q[:in, :out]``. Matrices
-    with the same ``n`` share one batched QR, which keeps the compiled program
-    (and compile time) small.
+    draw ``G ~ N(0, 1)^{n x n}``, take ``G = QR`` with ``diag(R) > 0`` (Haar-distributed
+    ``Q``, ``haar_orthogonal``), and keep ``Q[:in, :out]``. Matrices with the same ``n``
+    share one batched factorisation, which keeps the compiled program (and compile
+    time) small.
     """
     matrices: list[jax.Array | None] = [None] * len(shapes)
     sizes = sorted({max(shape) for shape in shapes})
     for size, size_key in zip(sizes, jax.random.split(key, len(sizes))):
         members = [i for i, shape in enumerate(shapes) if max(shape) == size]
-        gaussian = random.normal(random.bits(size_key, (len(members), size, size)))
-        q, r = jnp.linalg.qr(gaussian)
-        q = q * jnp.sign(jnp.diagonal(r, axis1=-2, axis2=-1))[:, None, :]
+        q = haar_orthogonal(random.normal(random.bits(size_key, (len(members), size, size))))
         for j, i in enumerate(members):
             rows, cols = shapes[i]
             matrices[i] = gains[i] * q[j, :rows, :cols]
@@ -94,6 +128,7 @@ def dense(layer: Params, x: jax.Array) -> jax.Array:
     if layer["w"].shape[-1] == 1:
         return jnp.sum(x * layer["w"][:, 0], axis=-1, keepdims=True) + layer["b"]
     return x @ layer["w"] + layer["b"]
+
 
 
 def actor_critic_init(

@@ -21,8 +21,31 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from purejaxrl.config import require, require_ints
 from purejaxrl.env_spec import EnvSpec
 from purejaxrl.metrics import EpisodeStats, episode_stats_init, episode_stats_step, finished_episode_metrics
+
+
+def require_replay_budget(config: Any) -> None:
+    """Raise ``ConfigError`` (before anything is compiled) unless the fields every off-policy
+    config shares fit together: positive sizes, at least one step of every environment in the
+    budget and in the buffer, a batch no larger than the buffer, and learning that starts
+    within the trained steps (``num_iterations * num_envs``)."""
+    require_ints(config, ("total_timesteps", "num_envs", "buffer_size", "batch_size", "updates_per_step",
+                          "num_log_points"))
+    require_ints(config, ("learning_starts",), minimum=0)
+    require(config.total_timesteps >= config.num_envs, config, "total_timesteps",
+            f"{config.total_timesteps} is less than one step of the {config.num_envs} environments")
+    require(config.buffer_size >= config.num_envs, config, "buffer_size",
+            f"must hold at least one step of every environment ({config.num_envs}), got {config.buffer_size}")
+    stored = config.replay_capacity * config.num_envs
+    require(config.batch_size <= stored, config, "batch_size",
+            f"{config.batch_size} is larger than the replay buffer ({stored} transitions: "
+            f"buffer_size // num_envs = {config.replay_capacity} steps of {config.num_envs} environments)")
+    trained = config.num_iterations * config.num_envs
+    require(config.learning_starts <= trained, config, "learning_starts",
+            f"{config.learning_starts} is beyond the {trained} environment steps trained "
+            f"(total_timesteps = {config.total_timesteps}): learning would never start")
 
 
 class Rollout(NamedTuple):

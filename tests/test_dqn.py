@@ -61,6 +61,8 @@ def assert_same_leaves(tree_a, tree_b):
     ({"kappa": 0.0}, "kappa"),
     ({"total_timesteps": 3}, "total_timesteps"),
     ({"hidden_sizes": ()}, "hidden_sizes"),
+    ({"batch_size": 50_001}, "batch_size"),
+    ({"learning_starts": 500_001}, "learning_starts"),
 ])
 def test_impossible_configs_name_the_field(overrides, field):
     with pytest.raises(ConfigError, match=rf"Config\.{field}\b"):
@@ -74,7 +76,7 @@ def test_continuous_env_error_says_why():
 
 def test_registered_and_runner_properties():
     assert ALGORITHMS["dqn"] is dqn
-    config = dqn.Config(num_envs=8, total_timesteps=1_000)
+    config = dqn.Config(num_envs=8, total_timesteps=1_000, learning_starts=0)
     assert config.steps_per_iteration == 8 and config.num_iterations == 125
     assert config.replay_capacity * config.num_envs == config.buffer_size
 

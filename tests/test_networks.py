@@ -16,6 +16,22 @@ def test_orthogonal_init_is_semi_orthogonal_with_gains():
         np.testing.assert_allclose(gram, gain**2 * np.eye(min(rows, cols)), atol=1e-5 * max(gain**2, 1))
 
 
+def test_haar_orthogonal_is_lapacks_qr_with_a_positive_diagonal():
+    for shape in [(1, 1), (3, 5, 5), (2, 64, 64), (1, 256, 256)]:
+        gaussian = jax.random.normal(jax.random.key(shape[-1]), shape)
+        q, r = jnp.linalg.qr(gaussian)
+        expected = q * jnp.sign(jnp.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
+        np.testing.assert_allclose(networks.haar_orthogonal(gaussian), expected, atol=2e-5)
+
+
+def test_initialisation_calls_no_lapack_kernel():
+    """jaxlib's CPU LAPACK kernels block on XLA's intra-op pool: two in one program (a 102-wide
+    C51 head next to 64-wide layers, vmapped over seeds) deadlocked a 2-core machine."""
+    init = jax.vmap(lambda key: networks.mlp_init(key, 4, (64, 64), 102, 1.0))
+    hlo = jax.jit(init).lower(jax.random.split(jax.random.key(0), 4)).as_text()
+    assert "lapack" not in hlo.lower() and "custom_call" not in hlo
+
+
 def test_orthogonal_init_differs_per_matrix_and_key():
     a, b = networks.orthogonal_init(jax.random.key(0), [(8, 8), (8, 8)], [1.0, 1.0])
     (c,) = networks.orthogonal_init(jax.random.key(1), [(8, 8)], [1.0])

@@ -25,6 +25,8 @@ CARTPOLE = sac.Config(env="CartPole-v1", total_timesteps=240, num_envs=2, buffer
     ("tau", 0.0, "tau"),
     ("batch_size", 0, "batch_size"),
     ("target_entropy_scale", 1.5, "target_entropy_scale"),
+    ("batch_size", 100_001, "larger than the replay buffer"),
+    ("learning_starts", 20_001, "learning would never start"),
 ])
 def test_bad_configs_name_the_field(field, value, match):
     with pytest.raises(ConfigError, match=match):
@@ -80,10 +82,10 @@ def test_vmapped_training_is_finite_and_a_batched_seed_matches_it_alone(trained,
     assert (metrics["alpha"][:, -1] < config.init_alpha).all()  # temperature moved
     alone_state, _ = jax.jit(sac.train)(config, keys[0])
     for x, y in zip(jax.tree.leaves(alone_state.learner), jax.tree.leaves(state.learner)):
-        if name == "discrete":  # bit for bit, as PPO's discrete case
-            np.testing.assert_array_equal(np.asarray(y)[0], x)
-        else:  # parts at float32 rounding (a 4-feature first layer; docs/decisions.md, PPO)
-            np.testing.assert_allclose(np.asarray(y)[0], x, rtol=1e-4, atol=1e-5)
+        # Equal to float32 rounding, not bit for bit: from the first gradient step Adam's update
+        # differs in the last bit inside the batch (the gradients themselves are identical);
+        # docs/decisions.md. The discrete case was bit-identical with LAPACK's initial weights.
+        np.testing.assert_allclose(np.asarray(y)[0], x, rtol=1e-4, atol=1e-5)
 
 
 def test_actions_stay_inside_the_bounds_and_deterministic_ones_are_the_mode(trained):
