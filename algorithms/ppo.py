@@ -61,7 +61,7 @@ from purejaxrl.normalization import (
     running_stats_init,
     running_stats_update,
 )
-from purejaxrl.optim import clip_by_global_norm
+from purejaxrl.optim import clip_by_global_norm, learning_rate
 from purejaxrl.ordered import ordered_mean
 from purejaxrl.returns import gae
 
@@ -328,13 +328,6 @@ def loss(config: Config, params: dict, batch: dict) -> tuple[jax.Array, dict]:
     }
 
 
-def learning_rate(config: Config, iteration: jax.Array) -> jax.Array:
-    """``lr``, decayed linearly to zero over the run when ``anneal_lr``."""
-    if not config.anneal_lr:
-        return jnp.asarray(config.lr, jnp.float32)
-    return config.lr * (1.0 - iteration.astype(jnp.float32) / config.num_iterations)
-
-
 def learn(
     config: Config, state: State, batch: dict, shuffle_bits: jax.Array
 ) -> tuple[State, dict]:
@@ -343,7 +336,7 @@ def learn(
     ``shuffle_bits`` ``(num_epochs, batch_size)`` fix each epoch's minibatch order.
     """
     tx = optimizer(config)
-    lr = learning_rate(config, state.iteration)
+    lr = learning_rate(config.lr, config.anneal_lr, state.iteration, config.num_iterations)
     flat_params, unflatten = ravel_pytree(state.params)
     grad_fn = jax.grad(lambda flat, mb: loss(config, unflatten(flat), mb), has_aux=True)
 
@@ -412,7 +405,7 @@ def update(config: Config, state: State) -> tuple[State, dict]:
         "env_steps": (state.iteration + 1) * config.batch_size,
         **finished_episode_metrics(traj.episode_return, traj.episode_length, done),
         **learn_metrics,
-        "learning_rate": learning_rate(config, state.iteration),
+        "learning_rate": learning_rate(config.lr, config.anneal_lr, state.iteration, config.num_iterations),
     }
     return state._replace(key=key, iteration=state.iteration + 1), metrics
 

@@ -26,3 +26,11 @@ def clip_by_global_norm(max_norm: jax.Array | float) -> optax.GradientTransforma
         return jax.tree.map(lambda g: g * scale.astype(g.dtype), updates), state
 
     return optax.GradientTransformation(optax.init_empty_state, update)
+
+
+def learning_rate(lr, anneal: bool, iteration: jax.Array, num_iterations: int) -> jax.Array:
+    """``lr``, or with ``anneal`` ``lr (1 - t / T)`` at iteration ``t`` of ``T = num_iterations``
+    (linear decay to zero over the run)."""
+    if not anneal:
+        return jnp.asarray(lr, jnp.float32)
+    return lr * (1.0 - iteration.astype(jnp.float32) / num_iterations)

@@ -61,6 +61,7 @@ def assert_same_leaves(tree_a, tree_b):
     ({"kappa": 0.0}, "kappa"),
     ({"total_timesteps": 3}, "total_timesteps"),
     ({"hidden_sizes": ()}, "hidden_sizes"),
+    ({"anneal_lr": "yes"}, "anneal_lr"),
     ({"batch_size": 50_001}, "batch_size"),
     ({"learning_starts": 500_001}, "learning_starts"),
 ])
@@ -107,6 +108,18 @@ def test_batched_seed_is_bit_identical_to_the_seed_alone(batched_run):
     alone_state, alone_metrics = jax.jit(dqn.train)(config, keys_for(SEEDS)[1])
     seed_1 = jax.tree.map(lambda x: x[1], (state.params, state.target_params, metrics))
     assert_same_leaves(seed_1, (alone_state.params, alone_state.target_params, alone_metrics))
+
+
+def test_learning_rate_defaults_per_variant_constant_or_annealed_linearly_to_zero():
+    from purejaxrl.optim import learning_rate
+
+    assert {v: dqn.Config(variant=v).base_lr for v in dqn.VARIANTS} == dqn.DEFAULT_LR
+    assert dataclasses.replace(dqn.Config(), variant="c51").base_lr == dqn.DEFAULT_LR["c51"]
+    assert dqn.Config(variant="c51", lr=0.5).base_lr == 0.5
+    iterations = jnp.arange(0, 101, 25)
+    for anneal, expected in ((False, [0.5] * 5), (True, [0.5, 0.375, 0.25, 0.125, 0.0])):
+        rates = jax.vmap(lambda t, anneal=anneal: learning_rate(0.5, anneal, t, 100))(iterations)
+        np.testing.assert_allclose(rates, expected, atol=1e-7)
 
 
 def test_epsilon_schedule_is_linear_then_flat():
