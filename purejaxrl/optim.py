@@ -28,7 +28,8 @@ def clip_by_global_norm(max_norm: jax.Array | float) -> optax.GradientTransforma
     return optax.GradientTransformation(optax.init_empty_state, update)
 
 
-def learning_rate(lr, anneal: bool, iteration: jax.Array, num_iterations: int) -> jax.Array:
+def learning_rate(lr: float | jax.Array, anneal: bool, iteration: jax.Array,
+                  num_iterations: int) -> jax.Array:
     """``lr``, or with ``anneal`` ``lr (1 - t / T)`` at iteration ``t`` of ``T = num_iterations``
     (linear decay to zero over the run)."""
     if not anneal:

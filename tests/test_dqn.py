@@ -16,6 +16,7 @@ from purejaxrl.algorithms import ALGORITHMS, dqn
 
 import purejaxrl
 from purejaxrl.config import ConfigError
+from purejaxrl.optim import learning_rate
 from purejaxrl.stats import final_returns
 
 TINY = dqn.Config(
@@ -111,8 +112,6 @@ def test_batched_seed_is_bit_identical_to_the_seed_alone(batched_run):
 
 
 def test_learning_rate_defaults_per_variant_constant_or_annealed_linearly_to_zero():
-    from purejaxrl.optim import learning_rate
-
     assert {v: dqn.Config(variant=v).base_lr for v in dqn.VARIANTS} == dqn.DEFAULT_LR
     assert dataclasses.replace(dqn.Config(), variant="c51").base_lr == dqn.DEFAULT_LR["c51"]
     assert dqn.Config(variant="c51", lr=0.5).base_lr == 0.5
