@@ -1,8 +1,8 @@
 """purejaxrl.algorithms: one module per algorithm family, each exposing
 ``Config``, ``init``, ``update``, ``train`` and ``act``."""
 
-from . import dqn, ppo, sac
+from . import dqn, mrq, ppo, sac
 
-ALGORITHMS = {"ppo": ppo, "sac": sac, "dqn": dqn}
+ALGORITHMS = {"ppo": ppo, "sac": sac, "dqn": dqn, "mrq": mrq}
 
-__all__ = ["ALGORITHMS", "dqn", "ppo", "sac"]
+__all__ = ["ALGORITHMS", "dqn", "mrq", "ppo", "sac"]

@@ -82,6 +82,7 @@ from purejaxrl.offpolicy import (
     require_replay_budget,
     rollout_init,
     rollout_step,
+    transition_example,
     where_tree,
 )
 from purejaxrl.optim import clip_by_global_norm, learning_rate
@@ -254,7 +255,7 @@ def init(config: Config, key: jax.Array) -> State:
     params = {"q": layers}
     rollout = rollout_init(spec, config.num_envs, env_key)
     obs = rollout.obs[0]
-    example = Transition(obs, jnp.int32(0), jnp.float32(0), jnp.bool_(False), obs)
+    example = transition_example(obs, jnp.int32(0))
     epsilon, epsilon_decrement = epsilon_schedule_init(config)
     return State(
         params=params,

@@ -56,6 +56,7 @@ from purejaxrl.offpolicy import (
     require_replay_budget,
     rollout_init,
     rollout_step,
+    transition_example,
     uniform_actions,
     where_tree,
 )
@@ -180,11 +181,9 @@ def init(config: Config, key: jax.Array) -> State:
     tx = optimizer(config)
     learner = Learner(actor, critics, critics, log_alpha,
                       tx.init(actor), tx.init(critics), tx.init(log_alpha))
-    example = Transition(
-        obs=jnp.zeros((spec.obs_dim,), jnp.float32),
-        action=jnp.zeros((spec.action_dim,), jnp.float32) if spec.continuous else jnp.int32(0),
-        reward=jnp.float32(0), terminated=jnp.bool_(False), next_obs=jnp.zeros((spec.obs_dim,), jnp.float32),
-    )
+    example = transition_example(
+        jnp.zeros((spec.obs_dim,), jnp.float32),
+        jnp.zeros((spec.action_dim,), jnp.float32) if spec.continuous else jnp.int32(0))
     buffer = replay_init(example, config.replay_capacity, config.num_envs)
     return State(learner, buffer, rollout_init(spec, config.num_envs, env_key), key, jnp.zeros((), jnp.int32))
 

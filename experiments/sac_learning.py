@@ -13,14 +13,10 @@ wall time including compilation.
 from __future__ import annotations
 
 import argparse
-import time
 
-import jax
 import numpy as np
+from learning_report import train_and_report
 from purejaxrl.algorithms import sac
-
-from purejaxrl.evaluation import evaluate
-from purejaxrl.stats import final_returns, summarize
 
 
 def main() -> None:
@@ -39,21 +35,7 @@ def main() -> None:
                  "target_entropy_scale": args.target_entropy_scale, "num_envs": args.num_envs}
     config = sac.Config(env=args.env, total_timesteps=args.total_timesteps,
                         **{k: v for k, v in overrides.items() if v is not None})
-    keys = jax.random.split(jax.random.key(args.key), args.seeds)
-    start = time.perf_counter()
-    state, metrics = jax.block_until_ready(jax.jit(jax.vmap(sac.train, in_axes=(None, 0)))(config, keys))
-    wall = time.perf_counter() - start
-    metrics = jax.tree.map(np.asarray, metrics)
-    finals = final_returns(metrics)
-    stats = summarize(finals)
-    evaluation = evaluate(sac, config, state, jax.random.key(args.key + 1000), num_episodes=16)
-    print(f"SAC on {args.env}, {args.seeds} seeds x {config.total_timesteps:,} steps (key {args.key}), "
-          f"{wall:.1f}s including compile")
-    print(f"config: {config}")
-    print("final returns per seed:", np.round(finals, 1).tolist())
-    print(f"mean {stats['mean']:.1f} +- {stats['std']:.1f} (std), IQM {stats['iqm']:.1f} "
-          f"[95% CI {stats['iqm_ci'][0]:.1f}, {stats['iqm_ci'][1]:.1f}]")
-    print("deterministic policy, mean of 16 episodes per seed:", np.round(evaluation.mean(-1), 1).tolist())
+    metrics = train_and_report(sac, "SAC", config, args.seeds, args.key)
     steps, curve = metrics["env_steps"][0], np.nanmean(metrics["episode_return"], axis=0)
     marks = np.linspace(0, len(steps) - 1, 10).astype(int)
     print("| env steps | mean return | alpha | entropy |\n|---|---|---|---|")

@@ -23,6 +23,14 @@ whose gradient pushes ``theta_i`` up with weight ``tau_i`` for targets above
 it and down with weight ``1 - tau_i`` for those below, so ``theta_i`` settles
 at the ``tau_i``-quantile of the targets.
 
+Two-hot (Schrittwieser et al., 2020; Hafner et al., 2023). A scalar ``x`` between
+neighbouring bins ``b_k <= x <= b_{k+1}`` becomes the probability vector with
+``(b_{k+1} - x) / (b_{k+1} - b_k)`` on ``b_k`` and the rest on ``b_{k+1}``, so its
+expectation ``sum_j p_j b_j`` (``categorical_mean``) is ``x`` again. Bins evenly spaced in
+``symlog(x) = sign(x) log(1 + |x|)`` (``symexp_bins``) resolve small values finely and
+still reach large ones; a network predicts logits over them and is trained by
+cross-entropy against the two-hot target (MR.Q's reward model).
+
 Every sum is an ``ordered_sum``, so a seed trained inside a vmapped batch
 computes the same numbers as alone (``purejaxrl.ordered``).
 """
@@ -99,3 +107,31 @@ def quantile_huber_loss(quantiles: jax.Array, targets: jax.Array, taus: jax.Arra
     weight = jnp.abs(taus[:, None] - (u < 0).astype(u.dtype))
     per_pair = weight * huber(u, kappa) / kappa
     return ordered_sum_broadcast_grad(ordered_sum_broadcast_grad(per_pair, -1) / u.shape[-1], -1)
+
+
+def symlog(x: jax.Array) -> jax.Array:
+    """``sign(x) log(1 + |x|)``."""
+    return jnp.sign(x) * jnp.log1p(jnp.abs(x))
+
+
+def symexp(x: jax.Array) -> jax.Array:
+    """``sign(x) (exp|x| - 1)``, the inverse of ``symlog``."""
+    return jnp.sign(x) * jnp.expm1(jnp.abs(x))
+
+
+def symexp_bins(lower: jax.Array | float, upper: jax.Array | float, num_bins: int) -> jax.Array:
+    """``symexp`` of ``num_bins`` points evenly spaced from ``lower`` to ``upper`` (float32;
+    the ends may be traced)."""
+    return symexp(categorical_support(lower, upper, num_bins))
+
+
+def two_hot(x: jax.Array, bins: jax.Array) -> jax.Array:
+    """``[..., K]`` two-hot encoding of ``x [...]`` over increasing ``bins [K]``; values beyond the
+    ends are clipped onto them. ``categorical_mean(two_hot(x, b), b) == clip(x)`` up to rounding."""
+    x = jnp.clip(x, bins[0], bins[-1])
+    lower = jnp.clip(jnp.searchsorted(bins, x, side="right") - 1, 0, bins.shape[0] - 2)
+    upper_weight = (x - bins[lower]) / (bins[lower + 1] - bins[lower])
+    k = jnp.arange(bins.shape[0])
+    return (jnp.where(k == lower[..., None], 1.0 - upper_weight[..., None], 0.0)
+            + jnp.where(k == lower[..., None] + 1, upper_weight[..., None], 0.0))
+

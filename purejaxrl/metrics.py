@@ -65,6 +65,18 @@ def finished_episode_metrics(returns: jax.Array, lengths: jax.Array, done: jax.A
     }
 
 
+def merge_finished_episode_metrics(steps: dict) -> dict:
+    """One ``finished_episode_metrics`` dict from a stack of them (leading axis: steps), each
+    step's mean weighted by its count."""
+    counts = steps[COUNT_KEY]
+    count = ordered_sum(counts)
+    safe = jnp.maximum(count, 1)
+    nan_if_none = jnp.where(count > 0, 1.0, jnp.nan)
+    merged = {key: ordered_sum(jnp.where(counts > 0, steps[key] * counts, 0.0)) / safe * nan_if_none
+              for key in EPISODE_KEYS}
+    return {**merged, COUNT_KEY: count.astype(jnp.int32)}
+
+
 @pytree_dataclass
 class LogBuffer:
     """Running totals per log row: ``totals[row, k] / weights[row, k]`` is the mean of

@@ -131,6 +131,43 @@ def dense(layer: Params, x: jax.Array) -> jax.Array:
 
 
 
+def layer_norm(x: jax.Array, eps: float = 1e-5) -> jax.Array:
+    """``(x - mean) / sqrt(var + eps)`` over the last axis, without a learned scale or shift."""
+    mean = jnp.mean(x, axis=-1, keepdims=True)
+    centred = x - mean
+    return centred * jax.lax.rsqrt(jnp.mean(centred * centred, axis=-1, keepdims=True) + eps)
+
+
+def xavier_uniform(key: jax.Array, shape: tuple[int, ...], gain: float) -> jax.Array:
+    """``U(-l, l)``, ``l = gain sqrt(6 / (fan_in + fan_out))`` (Glorot and Bengio, 2010); for a
+    convolution kernel ``[kh, kw, in, out]`` the fans are ``kh kw in`` and ``kh kw out``."""
+    receptive = int(np.prod(shape[:-2], dtype=int))
+    limit = gain * np.sqrt(6.0 / (receptive * (shape[-2] + shape[-1])))
+    return jax.random.uniform(key, shape, jnp.float32, -limit, limit)
+
+
+def xavier_layers(key: jax.Array, shapes: Sequence[tuple[int, ...]], gain: float) -> list[Params]:
+    """Layers ``{"w": xavier_uniform(shape, gain), "b": 0}`` for dense ``(in, out)`` or
+    convolution ``(kh, kw, in, out)`` shapes."""
+    keys = jax.random.split(key, len(shapes))
+    return [{"w": xavier_uniform(k, tuple(shape), gain), "b": jnp.zeros((shape[-1],), jnp.float32)}
+            for k, shape in zip(keys, shapes)]
+
+
+def conv(layer: Params, x: jax.Array, stride: int) -> jax.Array:
+    """A 'valid' 2-D convolution of images ``[..., H, W, C]`` with ``layer["w"] [kh, kw, C, out]``."""
+    batch_shape = x.shape[:-3]
+    y = jax.lax.conv_general_dilated(
+        x.reshape(-1, *x.shape[-3:]), layer["w"], (stride, stride), "VALID",
+        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return (y + layer["b"]).reshape(*batch_shape, *y.shape[1:])
+
+
+def conv_output_size(size: int, kernel: int, stride: int) -> int:
+    """Side of a 'valid' convolution's output: ``(size - kernel) // stride + 1`` (``<= 0``: none)."""
+    return (size - kernel) // stride + 1
+
+
 def actor_critic_init(
     key: jax.Array, obs_dim: int, action_dim: int, hidden_sizes: Sequence[int], continuous: bool
 ) -> Params:

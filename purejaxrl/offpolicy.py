@@ -26,13 +26,11 @@ from purejaxrl.env_spec import EnvSpec
 from purejaxrl.metrics import EpisodeStats, episode_stats_init, episode_stats_step, finished_episode_metrics
 
 
-def require_replay_budget(config: Any) -> None:
-    """Raise ``ConfigError`` (before anything is compiled) unless the fields every off-policy
+def require_replay_sizes(config: Any) -> None:
+    """Raise ``ConfigError`` (before anything is compiled) unless the sizes every off-policy
     config shares fit together: positive sizes, at least one step of every environment in the
-    budget and in the buffer, a batch no larger than the buffer, and learning that starts
-    within the trained steps (``num_iterations * num_envs``)."""
-    require_ints(config, ("total_timesteps", "num_envs", "buffer_size", "batch_size", "updates_per_step",
-                          "num_log_points"))
+    budget and in the buffer, and a batch no larger than the buffer."""
+    require_ints(config, ("total_timesteps", "num_envs", "buffer_size", "batch_size", "num_log_points"))
     require_ints(config, ("learning_starts",), minimum=0)
     require(config.total_timesteps >= config.num_envs, config, "total_timesteps",
             f"{config.total_timesteps} is less than one step of the {config.num_envs} environments")
@@ -42,6 +40,13 @@ def require_replay_budget(config: Any) -> None:
     require(config.batch_size <= stored, config, "batch_size",
             f"{config.batch_size} is larger than the replay buffer ({stored} transitions: "
             f"buffer_size // num_envs = {config.replay_capacity} steps of {config.num_envs} environments)")
+
+
+def require_replay_budget(config: Any) -> None:
+    """``require_replay_sizes``, a positive ``updates_per_step``, and learning that starts within
+    the trained steps (``num_iterations * num_envs``)."""
+    require_replay_sizes(config)
+    require_ints(config, ("updates_per_step",))
     trained = config.num_iterations * config.num_envs
     require(config.learning_starts <= trained, config, "learning_starts",
             f"{config.learning_starts} is beyond the {trained} environment steps trained "
@@ -61,7 +66,13 @@ class Transition(NamedTuple):
     action: jax.Array
     reward: jax.Array
     terminated: jax.Array
-    next_obs: jax.Array
+    next_obs: jax.Array  # info["final_obs"]: the true next observation, also when the episode ended
+    done: jax.Array  # terminated or truncated: multi-step returns and latent rollouts stop here
+
+
+def transition_example(obs: jax.Array, action: jax.Array) -> Transition:
+    """One environment's transition shaped like ``obs`` and ``action`` (for ``replay_init``)."""
+    return Transition(obs, action, jnp.float32(0), jnp.bool_(False), obs, jnp.bool_(False))
 
 
 def rollout_init(spec: EnvSpec, num_envs: int, key: jax.Array) -> Rollout:
@@ -81,7 +92,7 @@ def rollout_step(spec: EnvSpec, rollout: Rollout, action: jax.Array, key: jax.Ar
     reward = reward.astype(jnp.float32)
     done = jnp.logical_or(terminated, truncated)
     episode_stats, episode_return, episode_length = episode_stats_step(rollout.episode_stats, reward, done)
-    transition = Transition(rollout.obs, action, reward, terminated, info["final_obs"])
+    transition = Transition(rollout.obs, action, reward, terminated, info["final_obs"], done)
     metrics = finished_episode_metrics(episode_return, episode_length, done)
     return Rollout(env_state, next_obs, episode_stats), transition, metrics
 

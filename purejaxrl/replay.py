@@ -26,6 +26,7 @@ class Replay(NamedTuple):
     priorities: jax.Array  # float32[capacity, num_envs]; 0 for empty slots
     position: jax.Array  # int32: the slot the next add writes
     size: jax.Array  # int32: filled slots (<= capacity)
+    max_priority: jax.Array  # float32: the largest priority ever set (1 at first); new items get it
 
 
 def replay_init(transition: Any, capacity: int, num_envs: int) -> Replay:
@@ -34,7 +35,8 @@ def replay_init(transition: Any, capacity: int, num_envs: int) -> Replay:
         raise ValueError(f"capacity and num_envs must be positive, got {capacity} and {num_envs}")
     data = jax.tree.map(lambda x: jnp.zeros((capacity, num_envs, *jnp.shape(x)), jnp.result_type(x)),
                         transition)
-    return Replay(data, jnp.zeros((capacity, num_envs), jnp.float32), jnp.int32(0), jnp.int32(0))
+    return Replay(data, jnp.zeros((capacity, num_envs), jnp.float32), jnp.int32(0), jnp.int32(0),
+                  jnp.float32(1.0))
 
 
 def capacity_of(buffer: Replay) -> int:
@@ -43,13 +45,14 @@ def capacity_of(buffer: Replay) -> int:
 
 def replay_add(buffer: Replay, transitions: Any) -> Replay:
     """Write one step of every env (leading axis ``num_envs``) into the next slot, overwriting the
-    oldest when full. New transitions get the largest priority so far (1 in an empty buffer)."""
+    oldest when full. New transitions get the running maximum priority (``max_priority``: the
+    largest ever set by ``update_priorities``, at least 1), as in PER and LAP."""
     slot = buffer.position
     data = jax.tree.map(lambda stored, new: stored.at[slot].set(new), buffer.data, transitions)
-    newest = jnp.maximum(jnp.max(buffer.priorities), 1.0)
-    priorities = buffer.priorities.at[slot].set(newest)
+    priorities = buffer.priorities.at[slot].set(buffer.max_priority)
     capacity = capacity_of(buffer)
-    return Replay(data, priorities, (slot + 1) % capacity, jnp.minimum(buffer.size + 1, capacity))
+    return Replay(data, priorities, (slot + 1) % capacity, jnp.minimum(buffer.size + 1, capacity),
+                  buffer.max_priority)
 
 
 def gather(buffer: Replay, slots: jax.Array, envs: jax.Array) -> Any:
@@ -57,14 +60,19 @@ def gather(buffer: Replay, slots: jax.Array, envs: jax.Array) -> Any:
     return jax.tree.map(lambda x: x[slots, envs], buffer.data)
 
 
-def sample_uniform(buffer: Replay, key: jax.Array, batch_size: int) -> tuple[Any, jax.Array, jax.Array]:
-    """``(transitions, slots, envs)``: ``batch_size`` draws with replacement, uniform over filled
-    slots and envs. Sampling an empty buffer returns slot 0's zeros (callers wait for
-    ``learning_starts``)."""
+def uniform_indices(buffer: Replay, key: jax.Array, batch_size: int) -> tuple[jax.Array, jax.Array]:
+    """``(slots, envs)`` of ``batch_size`` draws with replacement, uniform over filled slots and
+    envs. An empty buffer gives slot 0 (callers wait for ``learning_starts``)."""
     slot_key, env_key = jax.random.split(key)
     num_envs = buffer.priorities.shape[1]
     slots = jax.random.randint(slot_key, (batch_size,), 0, jnp.maximum(buffer.size, 1))
     envs = jax.random.randint(env_key, (batch_size,), 0, num_envs)
+    return slots, envs
+
+
+def sample_uniform(buffer: Replay, key: jax.Array, batch_size: int) -> tuple[Any, jax.Array, jax.Array]:
+    """``(transitions, slots, envs)`` at ``uniform_indices``."""
+    slots, envs = uniform_indices(buffer, key, batch_size)
     return gather(buffer, slots, envs), slots, envs
 
 
@@ -76,22 +84,31 @@ def sampling_probabilities(buffer: Replay, alpha: float) -> jax.Array:
     return weights / jnp.maximum(jnp.sum(weights), 1e-30)
 
 
-def sample_prioritised(buffer: Replay, key: jax.Array, batch_size: int, alpha: float
-                       ) -> tuple[Any, jax.Array, jax.Array, jax.Array]:
-    """``(transitions, slots, envs, probabilities)``: draws proportional to ``priority ** alpha``
-    by searching the probabilities' cumulative sum for uniform numbers."""
-    probabilities = sampling_probabilities(buffer, alpha)
-    flat = probabilities.reshape(-1)
+def prioritised_indices(buffer: Replay, key: jax.Array, batch_size: int, alpha: float
+                        ) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``(slots, envs, probabilities)`` of ``batch_size`` draws proportional to
+    ``priority ** alpha``, found by searching the probabilities' cumulative sum for uniform
+    numbers."""
+    flat = sampling_probabilities(buffer, alpha).reshape(-1)
     cumulative = jnp.cumsum(flat)
     draws = jax.random.uniform(key, (batch_size,)) * cumulative[-1]
     index = jnp.clip(jnp.searchsorted(cumulative, draws, side="right"), 0, flat.shape[0] - 1)
     slots, envs = jnp.divmod(index, buffer.priorities.shape[1])
-    return gather(buffer, slots, envs), slots, envs, flat[index]
+    return slots, envs, flat[index]
+
+
+def sample_prioritised(buffer: Replay, key: jax.Array, batch_size: int, alpha: float
+                       ) -> tuple[Any, jax.Array, jax.Array, jax.Array]:
+    """``(transitions, slots, envs, probabilities)`` at ``prioritised_indices``."""
+    slots, envs, probabilities = prioritised_indices(buffer, key, batch_size, alpha)
+    return gather(buffer, slots, envs), slots, envs, probabilities
 
 
 def update_priorities(buffer: Replay, slots: jax.Array, envs: jax.Array, priorities: jax.Array) -> Replay:
-    """Set the sampled transitions' priorities (e.g. to their TD errors); must be positive."""
-    return buffer._replace(priorities=buffer.priorities.at[slots, envs].set(priorities))
+    """Set the sampled transitions' priorities (e.g. to their TD errors; must be positive) and
+    raise the running ``max_priority`` that new transitions get."""
+    return buffer._replace(priorities=buffer.priorities.at[slots, envs].set(priorities),
+                           max_priority=jnp.maximum(buffer.max_priority, jnp.max(priorities)))
 
 
 # --------------------------------------------------------------------------- n-step returns

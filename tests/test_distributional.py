@@ -1,4 +1,5 @@
-"""C51's categorical projection and QR-DQN's quantile Huber loss against slow NumPy references."""
+"""C51's categorical projection and QR-DQN's quantile Huber loss against slow NumPy references;
+symlog/symexp and two-hot encoding (MR.Q's reward model)."""
 
 import jax
 import jax.numpy as jnp
@@ -6,7 +7,16 @@ import numpy as np
 import pytest
 
 from purejaxrl import distributional
-from purejaxrl.distributional import categorical_mean, categorical_support, huber, quantile_midpoints
+from purejaxrl.distributional import (
+    categorical_mean,
+    categorical_support,
+    huber,
+    quantile_midpoints,
+    symexp,
+    symexp_bins,
+    symlog,
+    two_hot,
+)
 
 # jitted: one compile per shape instead of one per primitive (op-by-op dispatch is slow on CPU)
 categorical_projection = jax.jit(distributional.categorical_projection)
@@ -125,3 +135,26 @@ def test_quantile_regression_recovers_the_targets_quantiles():
     for _ in range(3000):
         q = q - 0.5 * grad(q)
     np.testing.assert_allclose(q, [12.5, 37.5, 62.5, 87.5], atol=1.0)
+
+
+def test_symlog_and_symexp_are_inverse_and_odd():
+    x = jnp.array([-1e4, -3.0, -0.5, 0.0, 1e-6, 0.5, 3.0, 1e4])
+    np.testing.assert_allclose(symexp(symlog(x)), x, rtol=1e-5)
+    np.testing.assert_allclose(symlog(-x), -symlog(x))
+    np.testing.assert_allclose(symlog(jnp.array([np.e - 1.0])), [1.0], rtol=1e-6)
+
+
+def test_two_hot_round_trip_and_neighbouring_bins():
+    bins = symexp_bins(-10.0, 10.0, 65)
+    assert bins[32] == 0.0 and np.all(np.diff(np.asarray(bins)) > 0)
+    x = jnp.array([-15.3, -1.0, 0.0, 0.3, 2.0, 700.0])
+    encoded = two_hot(x, bins)
+    np.testing.assert_allclose(categorical_mean(encoded, bins), x, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(encoded.sum(-1), 1.0, rtol=1e-6)
+    assert np.all(np.count_nonzero(np.asarray(encoded), axis=-1) <= 2)
+    # 0.3 lies between bins 32 (0) and 33 (e^{10/32} - 1): weights by closeness
+    upper = float(bins[33])
+    np.testing.assert_allclose(encoded[3, 32:34], [1 - 0.3 / upper, 0.3 / upper], rtol=1e-5)
+    # beyond the ends: clipped onto the end bins
+    outside = two_hot(jnp.array([-1e6, 1e6]), bins)
+    np.testing.assert_allclose(outside[:, [0, -1]], [[1.0, 0.0], [0.0, 1.0]])

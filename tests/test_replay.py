@@ -74,6 +74,15 @@ def test_new_transitions_get_the_largest_priority_so_far():
     np.testing.assert_array_equal(buffer.priorities[1], [5.0, 5.0])
 
 
+def test_new_transitions_get_the_running_maximum_even_after_it_was_lowered():
+    """LAP/PER: the maximum is over every priority ever set, not only those still stored."""
+    buffer = fill(replay_init(EXAMPLE, capacity=4, num_envs=1), 2)
+    buffer = update_priorities(buffer, jnp.array([0]), jnp.array([0]), jnp.array([7.0]))
+    buffer = update_priorities(buffer, jnp.array([0]), jnp.array([0]), jnp.array([2.0]))
+    buffer = replay_add(buffer, step(2, num_envs=1))
+    np.testing.assert_array_equal(buffer.priorities[:, 0], [2.0, 1.0, 7.0, 0.0])
+
+
 def test_vmapped_over_seeds_each_buffer_equals_its_own():
     def run(key):
         buffer = replay_init(EXAMPLE, capacity=4, num_envs=3)
