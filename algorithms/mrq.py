@@ -138,7 +138,7 @@ class Config:
     encoder_activation: str = static("elu")
     value_activation: str = static("elu")
     policy_activation: str = static("relu")
-    cnn_layers: tuple | None = static(None)
+    cnn_layers: tuple[tuple[int, int, int], ...] | None = static(None)
     num_bins: int = static(65)
     num_log_points: int = static(100)
     gamma: float = 0.99
@@ -189,6 +189,14 @@ class Config:
     def replay_capacity(self) -> int:
         """Ring slots of one step of every environment: ``buffer_size // num_envs``."""
         return self.buffer_size // self.num_envs
+
+
+def widths(width: int) -> dict:
+    """Config fields that scale every width together: hidden layers and embeddings ``width``,
+    ``za_dim = width // 2`` (the paper's 512 and 256 for ``width=512``). For small CPU runs:
+    ``mrq.Config(env=..., **mrq.widths(128))``."""
+    return {"zs_dim": width, "za_dim": width // 2, "zsa_dim": width, "encoder_hidden": width,
+            "value_hidden": width, "policy_hidden": width}
 
 
 def validate(config: Config) -> None:

@@ -2,11 +2,13 @@
 
     python experiments/mrq_learning.py --width 128                      # Pendulum-v1, 20k steps, 4 seeds
     python experiments/mrq_learning.py --width 128 --env CartPole-v1 --total-timesteps 50000
-    python experiments/mrq_learning.py --width 128 --env Breakout-MinAtar --total-timesteps 50000 \\
-        --buffer-size 50000
+    python experiments/mrq_learning.py --width 128 --env Breakout-MinAtar --total-timesteps 30000 \\
+        --learning-starts 5000 --buffer-size 30000 --seeds 2
+    python experiments/mrq_learning.py --width 128 --env brax/inverted_pendulum --total-timesteps 15000 \\
+        --learning-starts 2000 --env-kwargs '{"backend": "spring", "episode_length": 1000}' --seeds 2
 
 ``--width W`` sets every hidden width and ``zs_dim = zsa_dim = W``, ``za_dim = W / 2``
-(the paper's widths are 512, ``za_dim`` 256: leave ``--width`` out). Everything
+(``mrq.widths``; the paper's widths are 512, ``za_dim`` 256: leave ``--width`` out). Everything
 else is ``mrq.Config``'s defaults unless given. Prints per-seed final returns
 (mean episode return over the last 10% of training), their mean, std and IQM,
 the deterministic policy's return over 16 evaluation episodes per seed, the
@@ -16,18 +18,11 @@ learning curve (mean over seeds) and the wall time including compilation.
 from __future__ import annotations
 
 import argparse
+import json
 
 import numpy as np
 from learning_report import train_and_report
 from purejaxrl.algorithms import mrq
-
-
-def width_fields(width: int | None) -> dict:
-    """MR.Q's widths scaled together: hidden layers and embeddings ``width``, ``za_dim = width / 2``."""
-    if width is None:
-        return {}
-    return {"zs_dim": width, "za_dim": width // 2, "zsa_dim": width, "encoder_hidden": width,
-            "value_hidden": width, "policy_hidden": width}
 
 
 def main() -> None:
@@ -41,11 +36,14 @@ def main() -> None:
     parser.add_argument("--buffer-size", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--num-envs", type=int, default=None)
+    parser.add_argument("--env-kwargs", type=json.loads, default=None,
+                        help='e.g. \'{"backend": "spring", "episode_length": 1000}\' for Brax')
     args = parser.parse_args()
 
     overrides = {"learning_starts": args.learning_starts, "buffer_size": args.buffer_size,
-                 "batch_size": args.batch_size, "num_envs": args.num_envs}
-    config = mrq.Config(env=args.env, total_timesteps=args.total_timesteps, **width_fields(args.width),
+                 "batch_size": args.batch_size, "num_envs": args.num_envs, "env_kwargs": args.env_kwargs}
+    sizes = mrq.widths(args.width) if args.width else {}
+    config = mrq.Config(env=args.env, total_timesteps=args.total_timesteps, **sizes,
                         **{k: v for k, v in overrides.items() if v is not None})
     metrics = train_and_report(mrq, "MR.Q", config, args.seeds, args.key)
     steps, curve = metrics["env_steps"][0], np.nanmean(metrics["episode_return"], axis=0)

@@ -19,7 +19,7 @@ from purejaxrl.env_spec import env_spec as make_env_spec
 from purejaxrl.offpolicy import transition_example
 from purejaxrl.replay import gather_sequences, replay_add, replay_init, update_priorities
 
-WIDTHS = dict(zs_dim=16, za_dim=8, zsa_dim=16, encoder_hidden=16, value_hidden=16, policy_hidden=16)
+WIDTHS = mrq.widths(16)
 TINY = mrq.Config(env="Pendulum-v1", total_timesteps=260, learning_starts=60, target_update_period=50,
                   batch_size=16, buffer_size=400, num_log_points=4, **WIDTHS)
 SEEDS = 2
