@@ -79,6 +79,7 @@ from purejaxrl.offpolicy import (
     Rollout,
     Transition,
     polyak,
+    replay_slots,
     require_replay_budget,
     rollout_init,
     rollout_step,
@@ -177,8 +178,8 @@ class Config:
 
     @property
     def replay_capacity(self) -> int:
-        """Slots of the replay ring, one step of every environment each: ``buffer_size // num_envs``."""
-        return self.buffer_size // self.num_envs
+        """Ring slots, one step of every environment each (``offpolicy.replay_slots``)."""
+        return replay_slots(self)
 
     @property
     def head_size(self) -> int:

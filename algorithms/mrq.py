@@ -84,7 +84,14 @@ from purejaxrl.networks import (
     layer_norm,
     xavier_layers,
 )
-from purejaxrl.offpolicy import Rollout, require_replay_sizes, rollout_init, rollout_step, transition_example
+from purejaxrl.offpolicy import (
+    Rollout,
+    replay_slots,
+    require_replay_sizes,
+    rollout_init,
+    rollout_step,
+    transition_example,
+)
 from purejaxrl.optim import clip_by_global_norm
 from purejaxrl.ordered import ordered_mean, ordered_sum
 from purejaxrl.replay import (
@@ -187,8 +194,8 @@ class Config:
 
     @property
     def replay_capacity(self) -> int:
-        """Ring slots of one step of every environment: ``buffer_size // num_envs``."""
-        return self.buffer_size // self.num_envs
+        """Ring slots, one step of every environment each (``offpolicy.replay_slots``)."""
+        return replay_slots(self)
 
 
 def widths(width: int) -> dict:
@@ -484,9 +491,8 @@ def init(config: Config, key: jax.Array) -> State:
 def act_and_store(spec: EnvSpec, buffer: Replay, rollout: Rollout, seen: jax.Array, stored_action: jax.Array,
                   key: jax.Array) -> tuple[Replay, Rollout, jax.Array, dict]:
     """Step every environment with ``stored_action`` (in ``[-1, 1]`` or discrete) and store it."""
-    rollout_obs = rollout.obs
     rollout, transition, episode_metrics = rollout_step(spec, rollout, env_action(spec, stored_action), key)
-    buffer = replay_add(buffer, transition._replace(obs=rollout_obs, action=stored_action))
+    buffer = replay_add(buffer, transition._replace(action=stored_action))
     return buffer, rollout, seen | jnp.any(transition.terminated), episode_metrics
 
 

@@ -53,6 +53,7 @@ from purejaxrl.offpolicy import (
     Rollout,
     Transition,
     polyak,
+    replay_slots,
     require_replay_budget,
     rollout_init,
     rollout_step,
@@ -112,8 +113,8 @@ class Config:
 
     @property
     def replay_capacity(self) -> int:
-        """Ring slots of one step of every environment: ``buffer_size // num_envs``."""
-        return self.buffer_size // self.num_envs
+        """Ring slots, one step of every environment each (``offpolicy.replay_slots``)."""
+        return replay_slots(self)
 
 
 def validate(config: Config) -> None:

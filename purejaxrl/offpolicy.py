@@ -26,6 +26,13 @@ from purejaxrl.env_spec import EnvSpec
 from purejaxrl.metrics import EpisodeStats, episode_stats_init, episode_stats_step, finished_episode_metrics
 
 
+def replay_slots(config: Any) -> int:
+    """Ring slots per environment: ``min(buffer_size, total_timesteps) // num_envs``. A buffer
+    larger than the run would never fill, and its empty slots are never drawn, so it is not
+    allocated: same samples, memory bounded by the run."""
+    return min(config.buffer_size, config.total_timesteps) // config.num_envs
+
+
 def require_replay_sizes(config: Any) -> None:
     """Raise ``ConfigError`` (before anything is compiled) unless the sizes every off-policy
     config shares fit together: positive sizes, at least one step of every environment in the
@@ -39,7 +46,8 @@ def require_replay_sizes(config: Any) -> None:
     stored = config.replay_capacity * config.num_envs
     require(config.batch_size <= stored, config, "batch_size",
             f"{config.batch_size} is larger than the replay buffer ({stored} transitions: "
-            f"buffer_size // num_envs = {config.replay_capacity} steps of {config.num_envs} environments)")
+            f"min(buffer_size, total_timesteps) // num_envs = {config.replay_capacity} steps of "
+            f"{config.num_envs} environments)")
 
 
 def require_replay_budget(config: Any) -> None:

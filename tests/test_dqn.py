@@ -80,7 +80,8 @@ def test_registered_and_runner_properties():
     assert ALGORITHMS["dqn"] is dqn
     config = dqn.Config(num_envs=8, total_timesteps=1_000, learning_starts=0)
     assert config.steps_per_iteration == 8 and config.num_iterations == 125
-    assert config.replay_capacity * config.num_envs == config.buffer_size
+    assert config.replay_capacity == 1_000 // 8  # the 50k buffer is larger than the run: not allocated
+    assert dataclasses.replace(config, buffer_size=400).replay_capacity == 400 // 8
 
 
 # --------------------------------------------------------------------------- training
