@@ -414,13 +414,17 @@ def smoothed_target_action(config: Config, spec: EnvSpec, pre: jax.Array, key: j
     return jax.nn.one_hot(jnp.argmax(action, axis=-1), spec.action_dim, dtype=jnp.float32)
 
 
+def policy_of_obs(config: Config, spec: EnvSpec, networks: Networks, obs: jax.Array) -> jax.Array:
+    """The policy's pre-activation ``u`` of raw observations: ``pi(f(s))`` before tanh/softmax."""
+    zs = state_embedding(config, networks.encoder, preprocess(spec, obs))
+    return policy_pre_activation(config, networks.policy, zs)
+
+
 def act(config: Config, state: State, obs: jax.Array, key: jax.Array, deterministic: bool = False):
     """Environment actions for one observation or a batch: ``pi(f(s))`` scaled to the bounds (or its
     argmax) when ``deterministic``, else with exploration noise."""
     spec = env_spec(config)
-    networks = state.learner.online
-    zs = state_embedding(config, networks.encoder, preprocess(spec, obs))
-    pre = policy_pre_activation(config, networks.policy, zs)
+    pre = policy_of_obs(config, spec, state.learner.online, obs)
     if deterministic:
         stored = jnp.tanh(pre) if spec.continuous else jnp.argmax(pre, axis=-1).astype(jnp.int32)
     else:
@@ -564,7 +568,7 @@ def value_target(config: Config, spec: EnvSpec, learner: Learner, sequences: Any
     bootstrap, in units of the reward scale."""
     returns, h, bootstrap = n_step_return(sequences.reward, sequences.terminated, sequences.done, written,
                                           config.gamma)
-    next_obs = jax.tree.map(lambda x: x[jnp.arange(h.shape[0]), h], sequences.next_obs)
+    next_obs = sequences.next_obs[jnp.arange(h.shape[0]), h]  # s'_h, the last step's true next state
     target = learner.target
     next_zs = state_embedding(config, target.encoder, preprocess(spec, next_obs))
     next_pre = policy_pre_activation(config, target.policy, next_zs)
@@ -642,9 +646,8 @@ def update(config: Config, state: State) -> tuple[State, dict]:
     def step(carry, step_key):
         learner, buffer, rollout, seen = carry
         act_key, env_key, learn_key = jax.random.split(step_key, 3)
-        online = learner.online
-        zs = state_embedding(config, online.encoder, preprocess(spec, rollout.obs))
-        stored = exploration_action(config, spec, policy_pre_activation(config, online.policy, zs), act_key)
+        pre = policy_of_obs(config, spec, learner.online, rollout.obs)
+        stored = exploration_action(config, spec, pre, act_key)
         buffer, rollout, seen, episode_metrics = act_and_store(spec, buffer, rollout, seen, stored, env_key)
         learner, buffer, learn_metrics = value_and_policy_step(config, spec, learner, buffer, learn_key)
         return (learner, buffer, rollout, seen), (episode_metrics, learn_metrics)

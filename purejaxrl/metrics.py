@@ -55,26 +55,24 @@ def episode_stats_step(
 
 def finished_episode_metrics(returns: jax.Array, lengths: jax.Array, done: jax.Array) -> dict:
     """Mean return and length of the finished episodes (NaN if none) and their count."""
-    count = ordered_sum(done.astype(jnp.int32))
-    safe = jnp.maximum(count, 1)
+    return episode_means({"episode_return": ordered_sum(jnp.where(done, returns, 0.0)),
+                          "episode_length": ordered_sum(jnp.where(done, lengths, 0))},
+                         ordered_sum(done.astype(jnp.int32)))
+
+
+def episode_means(totals: dict, count: jax.Array) -> dict:
+    """``totals / count`` for the episode keys (NaN when no episode finished) and the count."""
     nan_if_none = jnp.where(count > 0, 1.0, jnp.nan)
-    return {
-        "episode_return": ordered_sum(jnp.where(done, returns, 0.0)) / safe * nan_if_none,
-        "episode_length": ordered_sum(jnp.where(done, lengths, 0)) / safe * nan_if_none,
-        COUNT_KEY: count.astype(jnp.int32),
-    }
+    means = {key: totals[key] / jnp.maximum(count, 1) * nan_if_none for key in EPISODE_KEYS}
+    return {**means, COUNT_KEY: count.astype(jnp.int32)}
 
 
 def merge_finished_episode_metrics(steps: dict) -> dict:
     """One ``finished_episode_metrics`` dict from a stack of them (leading axis: steps), each
     step's mean weighted by its count."""
     counts = steps[COUNT_KEY]
-    count = ordered_sum(counts)
-    safe = jnp.maximum(count, 1)
-    nan_if_none = jnp.where(count > 0, 1.0, jnp.nan)
-    merged = {key: ordered_sum(jnp.where(counts > 0, steps[key] * counts, 0.0)) / safe * nan_if_none
-              for key in EPISODE_KEYS}
-    return {**merged, COUNT_KEY: count.astype(jnp.int32)}
+    totals = {key: ordered_sum(jnp.where(counts > 0, steps[key] * counts, 0.0)) for key in EPISODE_KEYS}
+    return episode_means(totals, ordered_sum(counts))
 
 
 @pytree_dataclass

@@ -68,3 +68,14 @@ def test_final_returns_widen_the_window_until_an_episode_finished():
     finals = stats.final_returns({"episode_return": returns, "episodes": counts}, fraction=0.5)
     assert finals == (2 * 300.0 + 14 * 500.0) / 16
     assert stats.iqm(np.array([0.0, 1.0, 2.0, 3.0, 100.0, -100.0, 1.5, 2.5])) == 1.75
+
+
+def test_merging_per_step_episode_metrics_weights_each_step_by_its_count():
+    steps = {"episode_return": jnp.array([10.0, jnp.nan, 1.0]),
+             "episode_length": jnp.array([10.0, jnp.nan, 2.0]), "episodes": jnp.array([1, 0, 3], jnp.int32)}
+    merged = metrics.merge_finished_episode_metrics(steps)
+    np.testing.assert_allclose(merged["episode_return"], (10.0 + 3.0) / 4)
+    np.testing.assert_allclose(merged["episode_length"], (10.0 + 6.0) / 4)
+    assert int(merged["episodes"]) == 4
+    none = metrics.merge_finished_episode_metrics({**steps, "episodes": jnp.zeros(3, jnp.int32)})
+    assert np.isnan(none["episode_return"]) and int(none["episodes"]) == 0
