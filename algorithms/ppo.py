@@ -12,7 +12,9 @@ One ``update`` is one iteration:
        L = -mean(r A - drift(r, A)) + vf_coef * L_V - ent_coef * H[pi],
 
    with ``r = pi(a|s) / pi_old(a|s)``, ``A`` normalised per minibatch, and
-   ``drift`` PPO-clip's (``objective="clip"``; see ``purejaxrl.losses``).
+   ``drift`` PPO-clip's (``objective="clip"``), DPO's (``"dpo"``) or a learned
+   LPO network's (``"lpo"``, parameters ``drift_params``; see ``purejaxrl.losses``
+   and ``purejaxrl.algorithms.lpo``).
 
 ``train`` is ``init`` followed by a ``lax.scan`` of ``update`` over all
 iterations: one XLA program, deterministic given ``(config, key)``.
@@ -40,7 +42,16 @@ from purejaxrl.distributions import (
 from purejaxrl.env_spec import EnvSpec, require_registered_env
 from purejaxrl.env_spec import env_spec as make_env_spec
 from purejaxrl.loop import scan_iterations
-from purejaxrl.losses import DRIFTS, clipped_value_loss, normalize_advantages, policy_loss
+from purejaxrl.losses import (
+    OBJECTIVES,
+    clip_drift,
+    clipped_value_loss,
+    dpo_drift,
+    lpo_drift,
+    lpo_is_temporal,
+    mirror_policy_loss,
+    normalize_advantages,
+)
 from purejaxrl.metrics import (
     EpisodeStats,
     episode_stats_init,
@@ -73,8 +84,14 @@ class Config:
     Static fields (recompile when changed): ``env``, ``env_kwargs``,
     ``total_timesteps``, ``num_envs``, ``num_steps``, ``num_epochs``,
     ``num_minibatches``, ``anneal_lr``, ``clip_value_loss``, ``hidden_sizes``, ``activation``,
-    ``normalize_obs``, ``num_log_points``, ``objective``. The rest are traced
-    and can be vmapped (``purejaxrl.sweep``).
+    ``normalize_obs``, ``num_log_points``, ``objective``, ``drift_clip``. The rest are
+    traced and can be vmapped (``purejaxrl.sweep``), LPO's ``drift_params`` included: a
+    population of drifts is a vmap over it.
+
+    Objectives: ``"clip"`` (PPO), ``"dpo"`` (``dpo_alpha``, ``dpo_beta``) and ``"lpo"``
+    (``drift_params`` from ``lpo.init_drift`` or ``lpo.load``; ``drift_clip=True`` adds
+    PPO-clip's drift underneath, so all-zero parameters are PPO). Temporally-aware
+    parameters see the progress ``n / N`` of the iteration being learned from.
 
     Metrics have ``min(num_log_points, num_iterations)`` rows.
 
@@ -105,10 +122,15 @@ class Config:
     normalize_obs: bool = static(False)
     num_log_points: int = static(100)
     objective: str = static("clip")
+    dpo_alpha: float = 2.0
+    dpo_beta: float = 0.6
+    drift_params: Any = None
+    drift_clip: bool = static(False)
 
     def __post_init__(self):
         object.__setattr__(self, "env_kwargs", frozen_kwargs(self.env_kwargs))
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        object.__setattr__(self, "drift_params", as_drift_arrays(self.drift_params))
         validate(self)
 
     @property
@@ -147,8 +169,9 @@ def validate(config: Config) -> None:
         f"(num_envs * num_steps = {config.batch_size})",
     )
     require_mlp(config)
-    require(config.objective in DRIFTS, config, "objective",
-            f"unknown {config.objective!r}; choose one of {sorted(DRIFTS)}")
+    require(config.objective in OBJECTIVES, config, "objective",
+            f"unknown {config.objective!r}; choose one of {list(OBJECTIVES)}")
+    require_drift_params(config)
     check(config, "lr", lambda v: v > 0, "positive")
     check(config, "gamma", lambda v: (v >= 0) & (v <= 1), "in [0, 1]")
     check(config, "gae_lambda", lambda v: (v >= 0) & (v <= 1), "in [0, 1]")
@@ -156,7 +179,37 @@ def validate(config: Config) -> None:
     check(config, "ent_coef", lambda v: np.isfinite(v), "finite")
     check(config, "vf_coef", lambda v: v >= 0, "non-negative")
     check(config, "max_grad_norm", lambda v: v > 0, "positive")
+    check(config, "dpo_alpha", lambda v: v > 0, "positive")
+    check(config, "dpo_beta", lambda v: v > 0, "positive")
 
+
+def as_drift_arrays(params: Any) -> Any:
+    """LPO parameters read back from JSON (nested lists, as in a run directory's config.json)
+    as float32 arrays; arrays, tracers and ``None`` are kept as they are."""
+    if not isinstance(params, dict):
+        return params
+    return {k: np.asarray(v, np.float32) if isinstance(v, (list, tuple)) else v for k, v in params.items()}
+
+
+def require_drift_params(config: Config) -> None:
+    """``drift_params`` only with ``objective="lpo"``, which needs them: ``{"hidden": [..., F, H],
+    "out": [..., H]}`` with ``F`` 8 (LPO) or 16 (temporally-aware), leading axes allowed (a
+    population to vmap over)."""
+    params = config.drift_params
+    if config.objective != "lpo":
+        require(params is None, config, "drift_params", f"only objective='lpo' uses drift parameters "
+                f"(objective is {config.objective!r}); leave drift_params unset")
+        require(not config.drift_clip, config, "drift_clip", "only objective='lpo' has a learned drift "
+                "to put PPO-clip's under")
+        return
+    require(isinstance(params, dict) and set(params) == {"hidden", "out"}, config, "drift_params",
+            "objective='lpo' needs the drift network's parameters {'hidden', 'out'}: "
+            "lpo.init_drift(key) or lpo.load(name)")
+    hidden, out = np.shape(params["hidden"]), np.shape(params["out"])
+    if not hidden or not out:  # vmap axis specs and sentinels carry no shapes
+        return
+    require(len(hidden) >= 2 and hidden[-2] in (8, 16) and out[-1:] == hidden[-1:], config, "drift_params",
+            f"expected hidden [..., 8 or 16, H] and out [..., H], got {hidden} and {out}")
 
 # --------------------------------------------------------------------------- environment
 
@@ -304,14 +357,25 @@ def collect(
     return state._replace(env_state=env_state, obs=obs, episode_stats=episode_stats), trajectory
 
 
-def loss(config: Config, params: dict, batch: dict) -> tuple[jax.Array, dict]:
+def drift(config: Config, ratio: jax.Array, advantages: jax.Array, progress: jax.Array) -> jax.Array:
+    """The objective's drift ``>= 0`` (``progress = n / N`` reaches temporally-aware LPO only)."""
+    if config.objective == "clip":
+        return clip_drift(ratio, advantages, config.clip_eps)
+    if config.objective == "dpo":
+        return dpo_drift(ratio, advantages, config.dpo_alpha, config.dpo_beta)
+    temporal = lpo_is_temporal(config.drift_params)
+    learned = lpo_drift(config.drift_params, ratio, advantages, progress if temporal else None)
+    return learned + clip_drift(ratio, advantages, config.clip_eps) if config.drift_clip else learned
+
+
+def loss(config: Config, params: dict, batch: dict, progress: jax.Array) -> tuple[jax.Array, dict]:
     spec = env_spec(config)
     head, values = actor_critic_apply(params, batch["obs"], config.activation)
     log_prob, entropy = log_prob_and_entropy(spec, params, head, batch["action"])
     log_ratio = log_prob - batch["log_prob"]
     ratio = jnp.exp(log_ratio)
     advantages = normalize_advantages(batch["advantage"])
-    actor_loss = policy_loss(config.objective, ratio, advantages, config.clip_eps)
+    actor_loss = mirror_policy_loss(ratio, advantages, drift(config, ratio, advantages, progress))
     if config.clip_value_loss:
         value_loss = clipped_value_loss(values, batch["value"], batch["target"], config.clip_eps)
     else:
@@ -338,7 +402,8 @@ def learn(
     tx = optimizer(config)
     lr = learning_rate(config.lr, config.anneal_lr, state.iteration, config.num_iterations)
     flat_params, unflatten = ravel_pytree(state.params)
-    grad_fn = jax.grad(lambda flat, mb: loss(config, unflatten(flat), mb), has_aux=True)
+    progress = state.iteration / config.num_iterations
+    grad_fn = jax.grad(lambda flat, mb: loss(config, unflatten(flat), mb, progress), has_aux=True)
 
     def minibatch_step(carry, minibatch):
         flat, opt_state = carry

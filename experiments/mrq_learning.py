@@ -36,12 +36,15 @@ def main() -> None:
     parser.add_argument("--buffer-size", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--num-envs", type=int, default=None)
+    parser.add_argument("--cnn-layers", type=json.loads, default=None,
+                        help="(features, kernel, stride) per convolution, e.g. '[[16, 3, 1]]'")
     parser.add_argument("--env-kwargs", type=json.loads, default=None,
                         help='e.g. \'{"backend": "spring", "episode_length": 1000}\' for Brax')
     args = parser.parse_args()
 
     overrides = {"learning_starts": args.learning_starts, "buffer_size": args.buffer_size,
-                 "batch_size": args.batch_size, "num_envs": args.num_envs, "env_kwargs": args.env_kwargs}
+                 "batch_size": args.batch_size, "num_envs": args.num_envs, "env_kwargs": args.env_kwargs,
+                 "cnn_layers": args.cnn_layers}
     sizes = mrq.widths(args.width) if args.width else {}
     config = mrq.Config(env=args.env, total_timesteps=args.total_timesteps, **sizes,
                         **{k: v for k, v in overrides.items() if v is not None})

@@ -180,10 +180,20 @@ def sweep(config: T, **grid: Iterable[Any]) -> tuple[T, T]:
     points = list(itertools.product(*columns.values()))
     batched = {name: _as_32bit([point[i] for point in points]) for i, name in enumerate(columns)}
     configs = dataclasses.replace(config, **batched)  # validates every grid point
-    axes = {f.name: (0 if f.name in columns else None) for f in dataclasses.fields(config)}
+    return configs, vmap_axes(config, *columns)
+
+
+def vmap_axes(config: T, *batched: str) -> T:
+    """The ``in_axes`` spec of a config whose fields ``batched`` carry a leading axis 0 (every
+    other traced field is shared; static fields are part of the treedef)::
+
+        configs = dataclasses.replace(config, drift_params=population)   # [P, ...] leaves
+        jax.vmap(train, in_axes=(vmap_axes(config, "drift_params"), None))(configs, key)
+    """
+    axes = {f.name: (0 if f.name in batched else None) for f in dataclasses.fields(config)}
     for name in static_fields(config):
         axes[name] = getattr(config, name)
-    return configs, _without_validation(type(config), axes)
+    return _without_validation(type(config), axes)
 
 
 def sweep_points(configs: T, in_axes: T) -> list[dict[str, float]]:

@@ -42,7 +42,7 @@ def _shared_env_steps(env_steps, num_points: int, name: str) -> np.ndarray:
     return steps
 
 
-def _save(figure: Figure, path) -> Path:
+def save_figure(figure: Figure, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(figure).print_png(path)
@@ -85,7 +85,7 @@ def plot_learning_curves(
     axes.set(xlabel=xlabel, ylabel=f"{ylabel} (IQM, {confidence:.0%} CI)", title=title)
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_metrics_grid(
@@ -125,4 +125,4 @@ def plot_metrics_grid(
         axes.set_visible(False)
     if title:
         figure.suptitle(title)
-    return _save(figure, path)
+    return save_figure(figure, path)

@@ -35,6 +35,8 @@ def config_record(config: Any) -> dict:
     def plain(value: Any) -> Any:
         if isinstance(value, tuple):
             return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
         if isinstance(value, (np.generic, np.ndarray)) or hasattr(value, "tolist"):
             return np.asarray(value).tolist()
         return value
@@ -100,8 +102,7 @@ class RunDir:
                 raise FileNotFoundError(f"resume: {path} is not a run directory (no config.json)")
             saved = json.loads(config_file.read_text())
             if saved != self.record:
-                changed = ", ".join(sorted(k for k in set(saved) | set(self.record)
-                                           if saved.get(k) != self.record.get(k)))
+                changed = ", ".join(differences(saved, self.record))
                 raise ValueError(f"resume: the run in {path} was started with a different {changed}; "
                                  "resume it with the same settings or use a new run directory")
         else:
@@ -218,8 +219,27 @@ class RunDir:
             curves = {", ".join(f"{k}={v:g}" for k, v in point.items()): (steps, returns[i])
                       for i, point in enumerate(self.points)}
         plot_learning_curves(curves, self.path / "learning_curve.png", title=self.record["config"].get("env"))
+        self.close()
+
+    def close(self) -> None:
+        """Close the TensorBoard writer (``finish`` does; callers writing their own summary call it)."""
         if self._writer is not None:
             self._writer.close()
+            self._writer = None
+
+
+def differences(saved: dict, record: dict) -> list[str]:
+    """Top-level keys of two run records that differ, config fields by name (``config.lr``)."""
+    names = []
+    for key in sorted(set(saved) | set(record)):
+        old, new = saved.get(key), record.get(key)
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict) and key == "config":
+            names += [f"config.{k}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+        else:
+            names.append(key)
+    return names
 
 
 def read_record(path: str | pathlib.Path) -> dict:

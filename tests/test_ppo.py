@@ -6,6 +6,7 @@ Compiled functions are built once per module (compile time dominates on CPU).
 import dataclasses
 
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -94,12 +95,41 @@ def test_clip_value_loss_switch_changes_only_the_value_loss():
         "obs": jnp.ones((4, 4)), "action": jnp.zeros((4,), jnp.int32), "log_prob": jnp.full((4,), -0.7),
         "value": jnp.full((4,), 20.0), "advantage": jnp.arange(4.0), "target": jnp.zeros((4,)),
     }
-    _, plain = ppo.loss(CARTPOLE, params, batch)
-    _, clipped = ppo.loss(dataclasses.replace(CARTPOLE, clip_value_loss=True), params, batch)
+    _, plain = ppo.loss(CARTPOLE, params, batch, 0.0)
+    _, clipped = ppo.loss(dataclasses.replace(CARTPOLE, clip_value_loss=True), params, batch, 0.0)
     # fresh values are near the target 0 but far from the old value 20: the clipped
     # prediction stays at 19.8, and the pessimistic max picks its error
     assert float(clipped["value_loss"]) > float(plain["value_loss"])
     assert float(clipped["actor_loss"]) == float(plain["actor_loss"])
+
+
+def test_dpo_solves_cartpole_on_seven_of_eight_seeds():
+    keys = jax.random.split(jax.random.key(0), SEEDS)
+    _, metrics = train_seeds(dataclasses.replace(CARTPOLE, objective="dpo"), keys)
+    finals = final_returns(metrics)
+    print("DPO CartPole final returns", np.round(finals, 1))
+    assert np.sum(finals >= 475) >= 7
+
+
+def test_lpo_with_zero_parameters_over_clip_is_ppo_and_learned_drifts_change_training():
+    """``drift_clip=True`` and all-zero LPO parameters give PPO's run exactly; random
+    temporally-aware parameters give another (two seeds, two iterations)."""
+    from purejaxrl.algorithms import lpo
+
+    short = dataclasses.replace(CARTPOLE, total_timesteps=CARTPOLE.batch_size * 2)
+    zeros = jax.tree.map(jnp.zeros_like, lpo.init_drift(jax.random.key(0)))
+    keys = jax.random.split(jax.random.key(2), 2)
+    train = jax.jit(jax.vmap(ppo.train, in_axes=(None, 0)))
+    ppo_state, _ = train(short, keys)
+    over_clip = dataclasses.replace(short, objective="lpo", drift_params=zeros, drift_clip=True)
+    lpo_state, _ = train(over_clip, keys)
+    assert_same_leaves(ppo_state.params, lpo_state.params)
+    learned = dataclasses.replace(short, objective="lpo",
+                                  drift_params=lpo.init_drift(jax.random.key(1), temporal=True))
+    other_state, metrics = train(learned, keys)
+    assert np.isfinite(metrics["actor_loss"]).all()
+    flat = [np.asarray(jax.flatten_util.ravel_pytree(s.params["actor"])[0]) for s in (other_state, ppo_state)]
+    assert not np.allclose(*flat)
 
 
 def test_env_errors_surface_before_compiling():
