@@ -8,6 +8,9 @@ run here uses the same tiny inner config, so the population program compiles onc
 import dataclasses
 import json
 import shutil
+import subprocess
+import sys
+import textwrap
 
 import jax
 import jax.numpy as jnp
@@ -122,3 +125,40 @@ def test_temporal_init_must_match_the_meta_config():
     with pytest.raises(ValueError, match="temporally aware"):
         lpo.meta_train(META, 0, init_params=lpo.init_drift(jax.random.key(0), temporal=True), progress=False)
     assert isinstance(META.inner_config("CartPole-v1", None), ppo.Config)
+
+
+def test_drift_figure_and_grid(tmp_path):
+    params = lpo.init_drift(jax.random.key(5), temporal=True)
+    ratios, advantages, values, slopes = lpo.drift_grid(params, progress=0.5, points=41)
+    assert values.shape == slopes.shape == (41, 41)
+    at_one = np.argmin(np.abs(ratios - 1.0))
+    assert abs(ratios[at_one] - 1.0) < 1e-6
+    np.testing.assert_allclose(values[:, at_one], 0.0, atol=1e-6)
+    np.testing.assert_allclose(slopes[:, at_one], 0.0, atol=1e-6)
+    assert values.min() >= 0.0
+    path = lpo.plot_drift(params, tmp_path / "drift.png", title="random")
+    assert path.exists() and path.stat().st_size > 10_000
+
+
+SHARDED_META = textwrap.dedent("""
+    import os, sys
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+    import jax, numpy as np
+    from purejaxrl.algorithms import lpo
+    from purejaxrl.runner import place, seed_sharding
+    assert jax.device_count() == 2
+    meta = lpo.MetaConfig(ppo={"total_timesteps": 1024, "num_log_points": 2}, population_size=4,
+                          num_seeds=2, generations=1, baseline_seeds=2)
+    population = jax.tree.map(lambda x: np.stack([x] * 4), lpo.init_drift(jax.random.key(0)))
+    placed = place(population, seed_sharding(meta.population_size, 0))
+    assert len({s.device for s in placed["hidden"].addressable_shards}) == 2
+    result = lpo.meta_train(meta, 0, progress=False)
+    assert np.isfinite(result.history["fitness"]).all(), result.history
+    print("fitness", result.history["fitness"].tolist())
+""")
+
+
+def test_meta_training_spreads_the_population_over_two_devices():
+    done = subprocess.run([sys.executable, "-c", SHARDED_META], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "fitness" in done.stdout
