@@ -64,7 +64,8 @@ def main() -> None:
             versus = "" if name == "LPO" else "{:.2f} [{:.2f}, {:.2f}]".format(
                 *probability_of_improvement(finals["LPO"][~np.isnan(finals["LPO"])],
                                             finals[name][~np.isnan(finals[name])]))
-            print(f"| {env} | {int(steps):,} | {name} | {s['iqm']:.1f} [{s['iqm_ci'][0]:.1f}, {s['iqm_ci'][1]:.1f}]"
+            iqm_text = f"{s['iqm']:.1f} [{s['iqm_ci'][0]:.1f}, {s['iqm_ci'][1]:.1f}]"
+            print(f"| {env} | {int(steps):,} | {name} | {iqm_text}"
                   f" | {s['mean']:.1f} [{s['mean_ci'][0]:.1f}, {s['mean_ci'][1]:.1f}] | {versus} "
                   f"| {finals[name + ' time']:.1f} |", flush=True)
     if args.plot:
