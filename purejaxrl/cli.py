@@ -2,6 +2,7 @@
 
     purejaxrl train ppo --env CartPole-v1 --seeds 16 [--lr 3e-4 ...] [--out DIR] [--sweep.lr 1e-3 3e-4]
     purejaxrl train ppo --resume DIR
+    purejaxrl train ppo --objective lpo --drift-params NAME|FILE.npz
     purejaxrl eval DIR [--episodes N]
     purejaxrl plot DIR [DIR ...] [-o FILE]
     purejaxrl compare DIR_A DIR_B
@@ -138,11 +139,33 @@ def train_command(argv: list[str]) -> int:
     except (OSError, ValueError, TypeError) as error:
         print(f"error: --config {run_args.config}: {error}", file=sys.stderr)
         return 2
+    if "--drift-params" in config_flags:  # a drift's name or .npz file, loaded for objective lpo
+        try:
+            default, config_flags = with_drift_params(default, config_flags)
+        except (OSError, ValueError) as error:
+            print(f"error: --drift-params: {error}", file=sys.stderr)
+            return 2
     config = tyro.cli(algo.Config, args=config_flags, default=default, prog=f"purejaxrl train {name}")
     if run_args.seeds < 1:
         print(f"error: --seeds must be at least 1, got {run_args.seeds}", file=sys.stderr)
         return 2
     return run_training(name, algo, config, run_args, sweep)
+
+
+def with_drift_params(default, flags: list[str]):
+    """``--drift-params NAME|FILE`` (``lpo.load``) as the default config's LPO drift; the
+    objective becomes ``lpo``. Returns the new default and the other flags."""
+    import dataclasses
+
+    from purejaxrl.algorithms import lpo
+
+    at = flags.index("--drift-params")
+    if at + 1 >= len(flags) or flags[at + 1].startswith("--"):
+        raise ValueError("give a shipped drift's name or an .npz file")
+    if not hasattr(default, "drift_params"):
+        raise ValueError(f"{type(default).__module__} has no learned objective (PPO has)")
+    params = lpo.load(flags[at + 1])
+    return dataclasses.replace(default, objective="lpo", drift_params=params), flags[:at] + flags[at + 2:]
 
 
 def config_from_file(algo, path: str):

@@ -93,3 +93,19 @@ def test_config_presets_load_and_flags_override_them(tmp_path, capsys):
     preset.write_text(json.dumps({"env": "CartPole-v1", "lrr": 1.0}))
     assert main(["train", "ppo", "--config", str(preset)]) == 2
     assert "lrr" in capsys.readouterr().err
+
+
+def test_train_ppo_with_a_learned_drift_file_then_resume_and_eval(tmp_path, capsys):
+    import jax
+    from purejaxrl.algorithms import lpo
+
+    drift = str(lpo.save(lpo.init_drift(jax.random.key(0)), tmp_path / "drift"))
+    run = str(tmp_path / "lpo_run")
+    assert main(["train", "ppo", "--drift-params", drift, "--seeds", "2", "--no-progress", *SMALL,
+                 "--out", run]) == 0
+    assert "ppo on CartPole-v1" in capsys.readouterr().out
+    assert main(["train", "ppo", "--resume", run, "--no-progress"]) == 0  # config.json holds the drift
+    assert main(["eval", run, "--episodes", "2"]) == 0
+    assert main(["train", "ppo", "--drift-params", str(tmp_path / "missing.npz")]) == 2
+    assert "--drift-params" in capsys.readouterr().err
+    assert main(["train", "sac", "--drift-params", drift]) == 2
