@@ -162,3 +162,13 @@ def test_meta_training_spreads_the_population_over_two_devices():
     done = subprocess.run([sys.executable, "-c", SHARDED_META], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "fitness" in done.stdout
+
+
+def test_shipped_drift_loads_into_a_valid_ppo_config():
+    assert "cartpole_8k" in lpo.shipped()
+    params = lpo.load("cartpole_8k")
+    assert params["hidden"].shape == (8, 128) and params["out"].shape == (128,)
+    assert params["hidden"].dtype == jnp.float32
+    config = ppo.Config(objective="lpo", drift_params=params)
+    ratios, _, values, _ = lpo.drift_grid(config.drift_params, points=21)
+    assert values.min() >= 0.0 and values.max() > 0.0
