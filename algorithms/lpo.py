@@ -135,8 +135,10 @@ class MetaConfig:
         for name in ("std", "lr"):
             if not float(getattr(self, name)) > 0:
                 raise ConfigError(f"MetaConfig.{name} must be positive, got {getattr(self, name)!r}")
-        if "objective" in dict(self.ppo) or "drift_params" in dict(self.ppo):
-            raise ConfigError("MetaConfig.ppo sets the objective and drift itself; leave them out")
+        reserved = {"env", "objective", "drift_params", "drift_clip"} & set(dict(self.ppo))
+        if reserved:
+            raise ConfigError(f"MetaConfig.ppo: {sorted(reserved)} are set by meta-training itself "
+                              "(envs, the LPO objective and its drift); leave them out")
         for env in envs:
             self.inner_config(env, None)  # every inner config is valid before anything runs
 
@@ -238,6 +240,10 @@ def meta_train(meta: MetaConfig, seed: int = 0, *, out: str | pathlib.Path | Non
     if not history:
         carry["baseline"] = jnp.asarray([baseline_returns(meta, baseline_key)[env] for env in meta.envs])
     baseline = dict(zip(meta.envs, np.asarray(carry["baseline"]).tolist()))
+    unusable = {env: b for env, b in baseline.items() if not np.isfinite(b) or abs(b) < 1e-6}
+    if meta.normalize and unusable:
+        raise ValueError(f"cannot normalise returns by PPO's mean final return {unusable} (zero, or no "
+                         "episode finished); use MetaConfig(normalize=False) or a longer inner budget")
     inner_configs = [meta.inner_config(env, None) for env in meta.envs]
     steps_per_run = sum(c.num_iterations * c.batch_size for c in inner_configs)
     inner_steps = meta.population_size * meta.num_seeds * steps_per_run

@@ -115,6 +115,7 @@ def test_drift_files_round_trip_and_bad_names_are_named(tmp_path):
     ({"std": 0.0}, "std"),
     ({"envs": ()}, "envs"),
     ({"ppo": {"objective": "dpo"}}, "ppo"),
+    ({"ppo": {"env": "Acrobot-v1"}}, "ppo"),
 ])
 def test_bad_meta_configs_name_the_field(changes, field):
     with pytest.raises(ConfigError, match=rf"MetaConfig\.{field}"):
