@@ -11,7 +11,9 @@ from purejaxrl import ConfigError, sweep, sweep_points
 def test_config_is_a_frozen_pytree_with_static_and_traced_fields():
     config = ppo.Config()
     leaves, treedef = jax.tree_util.tree_flatten(config)
-    assert len(leaves) == 7  # lr, gamma, gae_lambda, clip_eps, ent_coef, vf_coef, max_grad_norm
+    # lr, gamma, gae_lambda, clip_eps, ent_coef, vf_coef, max_grad_norm, dpo_alpha, dpo_beta
+    # (drift_params is None: no leaves)
+    assert len(leaves) == 9
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.lr = 1.0  # type: ignore[misc]
     changed = dataclasses.replace(config, num_envs=4)
