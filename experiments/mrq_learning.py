@@ -2,8 +2,8 @@
 
     python experiments/mrq_learning.py --width 128                      # Pendulum-v1, 20k steps, 4 seeds
     python experiments/mrq_learning.py --width 128 --env CartPole-v1 --total-timesteps 50000
-    python experiments/mrq_learning.py --width 128 --env Breakout-MinAtar --total-timesteps 30000 \\
-        --learning-starts 5000 --buffer-size 30000 --seeds 2
+    python experiments/mrq_learning.py --width 128 --env Breakout-MinAtar --total-timesteps 25000 \\
+        --learning-starts 5000 --seeds 1 --cnn-layers '[[16,3,1],[16,3,1]]'
     python experiments/mrq_learning.py --width 128 --env brax/inverted_pendulum --total-timesteps 15000 \\
         --learning-starts 2000 --env-kwargs '{"backend": "spring", "episode_length": 1000}' --seeds 2
 
