@@ -38,6 +38,7 @@ from purejaxrl.algorithms import ppo
 
 from purejaxrl.config import ConfigError, frozen_kwargs, is_int_at_least, vmap_axes
 from purejaxrl.losses import lpo_drift, lpo_init, lpo_is_temporal
+from purejaxrl.runner import batched, place, seed_sharding
 from purejaxrl.stats import final_returns
 
 SHIPPED = pathlib.Path(__file__).parent / "drifts"
@@ -70,9 +71,9 @@ def save(params: dict, path: str | pathlib.Path) -> pathlib.Path:
 def load(name_or_path: str | pathlib.Path) -> dict:
     """Drift parameters from an ``.npz`` file, or a shipped drift by name (``shipped()``)."""
     path = pathlib.Path(name_or_path)
-    if not path.suffix:
-        path = SHIPPED / f"{name_or_path}.npz" if not path.exists() else path
-    if not path.exists():
+    if not path.is_file() and not path.suffix:
+        path = SHIPPED / f"{path}.npz"
+    if not path.is_file():
         raise FileNotFoundError(f"no drift {str(name_or_path)!r}: not a file, and the shipped drifts "
                                 f"are {shipped()}")
     with np.load(path, allow_pickle=False) as data:
@@ -130,8 +131,8 @@ class MetaConfig:
         if self.population_size % 2:
             raise ConfigError(f"MetaConfig.population_size must be even (antithetic pairs), "
                               f"got {self.population_size}")
-        if not envs:
-            raise ConfigError("MetaConfig.envs needs at least one environment")
+        if not envs or len(set(envs)) != len(envs):
+            raise ConfigError(f"MetaConfig.envs needs at least one environment, each once, got {envs}")
         for name in ("std", "lr"):
             if not float(getattr(self, name)) > 0:
                 raise ConfigError(f"MetaConfig.{name} must be positive, got {getattr(self, name)!r}")
@@ -176,12 +177,12 @@ def strategy(meta: MetaConfig, template: dict):
 def population_returns(configs: ppo.Config, keys: jax.Array) -> dict:
     """PPO with each drift of ``configs.drift_params`` (leading axis P) on every key, in one
     vmapped program: ``episode_return`` and ``episodes`` shaped ``[P, seeds, rows]``."""
-    over_seeds = jax.vmap(ppo.train, in_axes=(None, 0))
-    _, metrics = jax.vmap(over_seeds, in_axes=(vmap_axes(configs, "drift_params"), None))(configs, keys)
+    train = batched(ppo.train, vmap_axes(configs, "drift_params"), x_per_point=False)
+    _, metrics = train(configs, keys)
     return {"episode_return": metrics["episode_return"], "episodes": metrics["episodes"]}
 
 
-train_seeds = jax.jit(jax.vmap(ppo.train, in_axes=(None, 0)))
+train_seeds = jax.jit(batched(ppo.train, None, x_per_point=False))
 
 
 def baseline_returns(meta: MetaConfig, key: jax.Array) -> dict[str, float]:
@@ -217,7 +218,6 @@ def meta_train(meta: MetaConfig, seed: int = 0, *, out: str | pathlib.Path | Non
     from tqdm.auto import tqdm
 
     from purejaxrl import distributed, rundir
-    from purejaxrl.runner import place, seed_sharding
 
     if resume and out is None:
         raise ValueError("resume=True needs the run directory: pass out=...")

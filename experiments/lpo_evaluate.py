@@ -23,6 +23,7 @@ import numpy as np
 from purejaxrl.algorithms import lpo, ppo
 
 from purejaxrl.config import frozen_kwargs
+from purejaxrl.losses import lpo_is_temporal
 from purejaxrl.stats import final_returns, probability_of_improvement, summarize
 
 
@@ -44,21 +45,20 @@ def main() -> None:
 
     params = lpo.load(args.drift)
     keys = jax.random.split(jax.random.key(args.key), args.seeds)
-    train = jax.jit(jax.vmap(ppo.train, in_axes=(None, 0)))
     overrides = dict(frozen_kwargs(args.ppo))
-    print(f"drift {args.drift} ({'temporally-aware ' if params['hidden'].shape[0] == 16 else ''}LPO"
+    print(f"drift {args.drift} ({'temporally-aware ' if lpo_is_temporal(params) else ''}LPO"
           f"{', over PPO-clip' if args.drift_clip else ''}), {args.seeds} seeds (key {args.key})")
     print("| env | steps | objective | IQM [95% CI] | mean [95% CI] | P(LPO > it) [95% CI] | time (s) |")
     print("|---|---|---|---|---|---|---|")
     for spec in args.env:
         env, steps = spec.rsplit(":", 1)
         base = ppo.Config(env=env, total_timesteps=int(steps), **overrides)
-        finals = {}
+        finals, seconds = {}, {}
         for name, config in objectives(base, params, args.drift_clip).items():
             start = time.perf_counter()
-            _, metrics = jax.block_until_ready(train(config, keys))
+            _, metrics = jax.block_until_ready(lpo.train_seeds(config, keys))
             finals[name] = final_returns(jax.device_get(metrics))
-            finals[name + " time"] = time.perf_counter() - start
+            seconds[name] = time.perf_counter() - start
         for name in ("PPO", "DPO", "LPO"):
             s = summarize(finals[name])
             versus = "" if name == "LPO" else "{:.2f} [{:.2f}, {:.2f}]".format(
@@ -67,7 +67,7 @@ def main() -> None:
             iqm_text = f"{s['iqm']:.1f} [{s['iqm_ci'][0]:.1f}, {s['iqm_ci'][1]:.1f}]"
             print(f"| {env} | {int(steps):,} | {name} | {iqm_text}"
                   f" | {s['mean']:.1f} [{s['mean_ci'][0]:.1f}, {s['mean_ci'][1]:.1f}] | {versus} "
-                  f"| {finals[name + ' time']:.1f} |", flush=True)
+                  f"| {seconds[name]:.1f} |", flush=True)
     if args.plot:
         print("wrote", lpo.plot_drift(params, args.plot, title=f"LPO drift {args.drift}"))
 

@@ -19,6 +19,7 @@ import pytest
 from purejaxrl.algorithms import lpo, ppo
 
 from purejaxrl import ConfigError, cli
+from purejaxrl.stats import final_returns
 
 TINY_PPO = {"total_timesteps": 1024, "num_log_points": 2}
 META = lpo.MetaConfig(ppo=TINY_PPO, population_size=4, num_seeds=2, generations=2, baseline_seeds=2)
@@ -47,12 +48,14 @@ def test_a_population_of_ppo_drifts_trains_like_ppo_on_the_shared_seeds():
     population = jax.tree.map(lambda x: jnp.stack([x] * meta.population_size), zeros)
     keys = jax.random.split(jax.random.key(3), meta.num_seeds)
     fitness, per_env = lpo.generation_fitness(meta, population, keys, {"CartPole-v1": 1.0})
-    from purejaxrl.stats import final_returns
-
     _, metrics = lpo.train_seeds(meta.inner_config("CartPole-v1", None), keys)
     expected = np.nanmean(final_returns(jax.device_get(metrics)))
     np.testing.assert_array_equal(per_env["CartPole-v1"], np.full(meta.population_size, expected))
     np.testing.assert_array_equal(fitness, per_env["CartPole-v1"])
+    # normalised: each environment's returns divided by |PPO's return| on it
+    normalized, _ = lpo.generation_fitness(dataclasses.replace(meta, normalize=True), population, keys,
+                                           {"CartPole-v1": -4.0})
+    np.testing.assert_allclose(normalized, per_env["CartPole-v1"] / 4.0, rtol=1e-6)
 
 
 def test_meta_training_two_generations_end_to_end_and_resume(tmp_path):
@@ -114,12 +117,19 @@ def test_drift_files_round_trip_and_bad_names_are_named(tmp_path):
     ({"num_seeds": 0}, "num_seeds"),
     ({"std": 0.0}, "std"),
     ({"envs": ()}, "envs"),
+    ({"envs": ("CartPole-v1", "CartPole-v1")}, "envs"),
     ({"ppo": {"objective": "dpo"}}, "ppo"),
     ({"ppo": {"env": "Acrobot-v1"}}, "ppo"),
 ])
 def test_bad_meta_configs_name_the_field(changes, field):
     with pytest.raises(ConfigError, match=rf"MetaConfig\.{field}"):
         dataclasses.replace(META, **changes)
+
+
+def test_normalising_by_a_zero_ppo_return_is_an_error(monkeypatch):
+    monkeypatch.setattr(lpo, "baseline_returns", lambda meta, key: {"CartPole-v1": 0.0})
+    with pytest.raises(ValueError, match="cannot normalise"):
+        lpo.meta_train(dataclasses.replace(META, normalize=True), 0, progress=False)
 
 
 def test_temporal_init_must_match_the_meta_config():
