@@ -45,25 +45,31 @@ def config_record(config: Any) -> dict:
 
 
 def to_host_leaves(tree: Any) -> dict[str, np.ndarray]:
-    """Leaves as NumPy (typed PRNG keys as their raw data), named by position."""
+    """Leaves as NumPy (typed PRNG keys as their raw data), named by position. Zero-size leaves
+    (MJX's ``act`` of a model without activation states, say) are left out: orbax refuses them, and
+    ``from_host_leaves`` rebuilds them from the template."""
     leaves = jax.tree.leaves(distributed.to_host(jax.tree.map(
         lambda x: jax.random.key_data(x) if is_typed_key(x) else x, tree)))
-    return {f"{i:05d}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
+    return {f"{i:05d}": np.asarray(leaf) for i, leaf in enumerate(leaves) if np.size(leaf)}
 
 
 def from_host_leaves(leaves: Mapping[str, np.ndarray], template: Any) -> Any:
     """The inverse of ``to_host_leaves`` for a ``template`` of the same structure."""
     flat, treedef = jax.tree.flatten(template)
-    if len(flat) != len(leaves):
-        raise ValueError(f"checkpoint holds {len(leaves)} arrays, the agent state has {len(flat)}")
+    expected = [f"{i:05d}" for i, like in enumerate(flat) if like.size]
+    if sorted(leaves) != expected:
+        raise ValueError(f"checkpoint holds {len(leaves)} arrays, the agent state has {len(expected)} "
+                         f"(of nonzero size)")
     restored = []
-    for like, name in zip(flat, sorted(leaves)):
-        value = leaves[name]
-        if is_typed_key(like):
+    for i, like in enumerate(flat):
+        value = leaves.get(f"{i:05d}")
+        if value is None:  # a zero-size leaf, not saved
+            restored.append(like)
+        elif is_typed_key(like):
             restored.append(jax.random.wrap_key_data(value, impl=jax.random.key_impl(like)))
         else:
             if value.shape != like.shape or value.dtype != like.dtype:
-                raise ValueError(f"checkpoint array {name} is {value.dtype}{value.shape}, "
+                raise ValueError(f"checkpoint array {i:05d} is {value.dtype}{value.shape}, "
                                  f"expected {like.dtype}{like.shape}")
             restored.append(value)
     return jax.tree.unflatten(treedef, restored)

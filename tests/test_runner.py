@@ -241,3 +241,27 @@ def test_a_checkpoint_left_half_written_is_ignored_on_resume(tmp_path, finished_
     assert_same_tree(resumed.state.params, finished_run.state.params)
     for key in finished_run.metrics:
         np.testing.assert_array_equal(resumed.metrics[key], finished_run.metrics[key])
+
+
+def test_host_leaves_round_trip_skips_zero_size_leaves():
+    tree = {"empty": np.zeros((3, 0), np.float32), "key": jax.random.split(jax.random.key(1), 3),
+            "x": np.arange(6, dtype=np.int32).reshape(3, 2)}
+    leaves = rundir.to_host_leaves(tree)
+    assert len(leaves) == 2  # orbax cannot save a zero-size array
+    restored = rundir.from_host_leaves(leaves, jax.device_get(tree))
+    assert restored["empty"].shape == (3, 0)
+    np.testing.assert_array_equal(jax.random.key_data(restored["key"]), jax.random.key_data(tree["key"]))
+    np.testing.assert_array_equal(restored["x"], tree["x"])
+    with pytest.raises(ValueError, match="checkpoint holds 1 arrays, the agent state has 2"):
+        rundir.from_host_leaves({"00001": leaves["00001"]}, tree)
+
+
+def test_mjx_run_checkpoints_and_loads(tmp_path):
+    """MJX states hold zero-size arrays (``act`` of a model without activations)."""
+    config = ppo.Config(env="mjx/pendulum_swingup", total_timesteps=256, num_envs=4, num_steps=32,
+                        num_minibatches=2, num_log_points=2)
+    result = purejaxrl.run(ppo, config, seeds=2, out=tmp_path / "mjx", progress=False)
+    assert any(leaf.size == 0 for leaf in jax.tree.leaves(result.state))
+    loaded_config, state, rows = purejaxrl.runner.load(ppo, tmp_path / "mjx")
+    assert loaded_config == config and rows == 2
+    assert_same_tree(state, result.state)
