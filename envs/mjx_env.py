@@ -7,6 +7,7 @@
         def nominal_state(self, key): ...                   # -> PhysicsState before reset noise
 
     env = Swingup("mjx/swingup", "swingup.xml", frame_skip=5, default_params=MjxEnvParams(max_steps=200))
+    env = Swingup("mjx/swingup", xml_string="<mujoco>...</mujoco>", frame_skip=5)  # or MJCF text
     obs, state = env.reset(key, env.default_params)
     obs, state, reward, terminated, truncated, info = env.step(key, state, action, env.default_params)
 
@@ -99,16 +100,22 @@ class MjxEnv(environment.Environment):
     """Base class: subclasses define ``observation``, ``reward`` and optionally ``terminated`` and
     ``nominal_state`` (all pure functions of their arguments; ``self`` only supplies constants)."""
 
-    def __init__(self, env_id: str, xml_path: str | os.PathLike, frame_skip: int = 1,
-                 default_params: MjxEnvParams | None = None):
+    def __init__(self, env_id: str, xml_path: str | os.PathLike | None = None, frame_skip: int = 1,
+                 default_params: MjxEnvParams | None = None, *, xml_string: str | None = None):
+        """The model comes from the MJCF file ``xml_path`` or the MJCF text ``xml_string`` (one of them)."""
         super().__init__()
         if not isinstance(frame_skip, (int, np.integer)) or isinstance(frame_skip, bool) or frame_skip < 1:
             raise ValueError(f"{env_id}: frame_skip must be a positive integer, got {frame_skip!r}")
+        if (xml_path is None) == (xml_string is None):
+            raise ValueError(f"{env_id}: pass exactly one of xml_path (an MJCF file) and xml_string "
+                             "(MJCF text)")
         self.env_id = env_id
-        self.xml_path = os.fspath(xml_path)
+        self.xml_path = None if xml_path is None else os.fspath(xml_path)
+        self.xml_string = xml_string
         self.frame_skip = int(frame_skip)
         self._default_params = default_params if default_params is not None else MjxEnvParams()
-        self.mj_model = mujoco.MjModel.from_xml_path(self.xml_path)
+        self.mj_model = (mujoco.MjModel.from_xml_path(self.xml_path) if xml_string is None
+                         else mujoco.MjModel.from_xml_string(xml_string))
         if np.isin(self.mj_model.jnt_type, [mujoco.mjtJoint.mjJNT_FREE, mujoco.mjtJoint.mjJNT_BALL]).any():
             raise ValueError(f"{env_id}: reset noise on qpos needs hinge/slide joints; the model has "
                              f"free or ball joints")
@@ -227,8 +234,8 @@ class MjxEnv(environment.Environment):
         return obs, state, reward, terminated, truncated, info
 
 
-def make_factory(env_class: type[MjxEnv], env_id: str, xml_path: str | os.PathLike, frame_skip: int,
-                 default_params: MjxEnvParams):
+def make_factory(env_class: type[MjxEnv], env_id: str, xml_path: str | os.PathLike | None, frame_skip: int,
+                 default_params: MjxEnvParams, *, xml_string: str | None = None):
     """A registry factory ``(**kwargs) -> (env, env_params)``.
 
     Keyword arguments override ``default_params`` fields; ``frame_skip`` (static) builds a different
@@ -242,7 +249,8 @@ def make_factory(env_class: type[MjxEnv], env_id: str, xml_path: str | os.PathLi
             raise TypeError(f"{env_id}: unknown keyword argument(s) {', '.join(unknown)}; "
                             f"valid: frame_skip, {', '.join(param_names)}")
         skip = kwargs.pop("frame_skip", frame_skip)
-        env = env_class(env_id, xml_path, frame_skip=skip, default_params=default_params.replace(**kwargs))
+        env = env_class(env_id, xml_path, frame_skip=skip, default_params=default_params.replace(**kwargs),
+                        xml_string=xml_string)
         return env, env.default_params
 
     factory.__doc__ = f"``{env_id}``: ``(**kwargs) -> (env, env_params)``; see ``make_factory``."

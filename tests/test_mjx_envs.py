@@ -296,3 +296,20 @@ def test_reward_terms_match_dm_control_values():
                                atol=1e-7)
     np.testing.assert_allclose(mjx_envs.small_control(jnp.array([1.0, 0.0])), 0.9)  # (0.8 + 1.0) / 2
     np.testing.assert_allclose(mjx_envs.small_velocity(jnp.array(5.0)), 0.55, rtol=1e-6)
+
+
+def test_model_from_mjcf_text_equals_model_from_file():
+    path = mjx_envs.ASSETS / "pendulum.xml"
+    from_file = mjx_envs.PendulumSwingup("mjx/p", path)
+    from_text = mjx_envs.PendulumSwingup("mjx/p", xml_string=path.read_text())
+    assert from_text.xml_path is None and from_file.xml_string is None
+    key = jax.random.key(3)
+    obs_file, state_file = from_file.reset(key)
+    obs_text, state_text = from_text.reset(key)
+    np.testing.assert_array_equal(obs_file, obs_text)
+    step_file = from_file.step(key, state_file, jnp.array([0.7]))
+    step_text = from_text.step(key, state_text, jnp.array([0.7]))
+    jax.tree.map(np.testing.assert_array_equal, step_file, step_text)
+    for both_or_neither in ({"xml_path": path, "xml_string": path.read_text()}, {}):
+        with pytest.raises(ValueError, match="mjx/p.*exactly one of xml_path.*xml_string"):
+            mjx_envs.PendulumSwingup("mjx/p", **both_or_neither)
