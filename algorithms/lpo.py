@@ -4,7 +4,7 @@ LPO (Lu et al., "Discovered Policy Optimisation", NeurIPS 2022) and temporally-a
 LPO (Jackson et al., ICLR 2024) keep PPO and learn only the drift of its policy loss
 ``-mean(r A - drift(r, A))`` (``purejaxrl.losses`` has the network and its features)::
 
-    params = lpo.init_drift(key)                        # or lpo.load("cartpole_short")
+    params = lpo.init_drift(key)                        # or lpo.load("cartpole_8k")
     config = ppo.Config(env="CartPole-v1", objective="lpo", drift_params=params)
 
 Meta-training is OpenAI-ES (evosax 0.3's ``Open_ES``) on the drift's parameters, where
