@@ -20,6 +20,7 @@ from .registry import (
     is_registered,
     make,
     make_cached,
+    mark_unavailable,
     names,
     register,
     register_family,
@@ -37,8 +38,10 @@ def _collect(register_all) -> dict:
 
 
 def _load_brax() -> dict:
-    from .brax_adapter import register_brax
+    from .brax_adapter import BROKEN_IN_BRAX, register_brax
 
+    for name, reason in BROKEN_IN_BRAX.items():
+        mark_unavailable(f"brax/{name}", reason)
     return _collect(register_brax)
 
 
@@ -59,6 +62,7 @@ __all__ = [
     "is_registered",
     "make",
     "make_cached",
+    "mark_unavailable",
     "names",
     "register",
     "register_family",

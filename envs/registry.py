@@ -20,6 +20,7 @@ EnvFactory = Callable[..., tuple[Any, Any]]
 
 _FACTORIES: dict[str, EnvFactory] = {}
 _PENDING_FAMILIES: dict[str, Callable[[], dict[str, EnvFactory]]] = {}
+_UNAVAILABLE: dict[str, str] = {}
 
 
 class UnknownEnvironmentError(ValueError):
@@ -33,6 +34,11 @@ def register(env_id: str, factory: EnvFactory) -> None:
     if env_id in _FACTORIES:
         raise ValueError(f"environment id {env_id!r} is already registered")
     _FACTORIES[env_id] = factory
+
+
+def mark_unavailable(env_id: str, reason: str) -> None:
+    """An id a library defines but that cannot run here: ``make`` names it and gives ``reason``."""
+    _UNAVAILABLE[env_id] = reason
 
 
 def register_family(prefix: str, load: Callable[[], dict[str, EnvFactory]]) -> None:
@@ -99,6 +105,8 @@ def make_cached(env_id: str, env_kwargs: tuple = ()) -> tuple[Any, Any]:
 def make(env_id: str, **kwargs: Any) -> tuple[Any, Any]:
     """Build a registered environment: ``env, env_params = make(id, **kwargs)``."""
     factory = _FACTORIES.get(env_id) if is_registered(env_id) else None
+    if factory is None and env_id in _UNAVAILABLE:
+        raise UnknownEnvironmentError(f"{env_id} is not available: {_UNAVAILABLE[env_id]}")
     if factory is None:
         suggestions = closest_names(env_id)
         hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""

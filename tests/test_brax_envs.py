@@ -254,6 +254,9 @@ def test_environments_broken_in_brax_are_refused_with_the_reason():
     assert "swimmer" not in BRAX_NAMES
     with pytest.raises(ValueError, match="brax/swimmer is not available: .*jnp.clip"):
         make_brax("swimmer")
+    with pytest.raises(envs.UnknownEnvironmentError, match="brax/swimmer is not available: .*jnp.clip"):
+        envs.make("brax/swimmer")
+    assert "brax/swimmer" not in envs.names()
 
 
 @pytest.mark.parametrize("field", ["episode_length", "action_repeat"])
