@@ -120,8 +120,7 @@ class MetaConfig:
     def __post_init__(self):
         envs = (self.envs,) if isinstance(self.envs, str) else tuple(self.envs)
         object.__setattr__(self, "envs", envs)
-        pairs = [tuple(p) if isinstance(p, list) else p for p in (self.ppo or ())]  # JSON gives lists
-        object.__setattr__(self, "ppo", frozen_kwargs(self.ppo if isinstance(self.ppo, dict) else pairs))
+        object.__setattr__(self, "ppo", frozen_kwargs(self.ppo))
         if self.normalize is None:
             object.__setattr__(self, "normalize", len(envs) > 1)
         for name in ("population_size", "num_seeds", "generations", "baseline_seeds"):

@@ -108,8 +108,9 @@ def require_ints(config: Any, names: Iterable[str], minimum: int = 1) -> None:
 def frozen_kwargs(kwargs: Mapping[str, Any] | Iterable[Any] | None) -> tuple:
     """A hashable, order-independent form of keyword arguments for static fields.
 
-    Accepts a mapping, ``(key, value)`` pairs, or ``"key=value"`` strings (from
-    the command line; values are read as Python literals where possible).
+    Accepts a mapping, ``(key, value)`` pairs (lists too: a run directory's JSON
+    record gives lists), or ``"key=value"`` strings (from the command line; values
+    are read as Python literals where possible).
     """
     if kwargs is None:
         return ()
@@ -125,8 +126,9 @@ def frozen_kwargs(kwargs: Mapping[str, Any] | Iterable[Any] | None) -> tuple:
             except (ValueError, SyntaxError):
                 value = text
             pairs.append((key, value))
-        elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
-            pairs.append(item)
+        elif isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str):
+            key, value = item
+            pairs.append((key, tuple(value) if isinstance(value, list) else value))
         else:
             raise ConfigError(f"keyword arguments must be a mapping or (key, value) pairs, got {item!r}")
     return tuple(sorted(pairs))

@@ -79,3 +79,24 @@ def test_sweep_rejects_static_unknown_and_invalid_values():
         sweep(ppo.Config(), learning_rate=[1.0])
     with pytest.raises(ConfigError, match="lr"):
         sweep(ppo.Config(), lr=[1e-3, -1.0])
+
+
+@pytest.mark.parametrize(("name", "env", "env_kwargs"), [
+    ("ppo", "Breakout-MinAtar", {"use_minimal_action_set": False}),
+    ("sac", "Reacher-misc", {"num_joints": 3}),
+    ("dqn", "Breakout-MinAtar", {"use_minimal_action_set": False}),
+    ("mrq", "Reacher-misc", {"num_joints": 3}),
+])
+def test_a_config_survives_its_run_directory_json_record(name, env, env_kwargs):
+    """Resume, eval and render rebuild the config from config.json, where tuples became lists."""
+    import json
+
+    from purejaxrl.algorithms import ALGORITHMS
+
+    from purejaxrl import rundir
+
+    algorithm = ALGORITHMS[name]
+    config = algorithm.Config(env=env, env_kwargs=env_kwargs)
+    record = json.loads(json.dumps(rundir.config_record(config)))
+    assert isinstance(record["env_kwargs"][0], list)
+    assert algorithm.Config(**record) == config
