@@ -4,6 +4,7 @@
     purejaxrl train ppo --resume DIR
     purejaxrl train ppo --objective lpo --drift-params NAME|FILE.npz
     purejaxrl eval DIR [--episodes N]
+    purejaxrl render DIR [-o FILE] [--seed-index I] [--max-steps N] [--key K] [--fps F] [--every N]
     purejaxrl plot DIR [DIR ...] [-o FILE]
     purejaxrl compare DIR_A DIR_B
     purejaxrl meta lpo --env CartPole-v1 --generations 32 --population 32 --out DIR [--ppo.FIELD V ...]
@@ -268,20 +269,14 @@ def eval_command(argv: list[str]) -> int:
     import numpy as np
 
     from purejaxrl.evaluation import evaluate
-    from purejaxrl.rundir import read_record
-    from purejaxrl.runner import load
+    from purejaxrl.runner import load, read_run
 
     try:
-        record = read_record(args.run)
-    except FileNotFoundError as error:
+        algo, _, record = read_run(args.run)
+    except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     name = record["config_type"].rsplit(".", 2)[-2]
-    algorithms = _algorithms()
-    if name not in algorithms:
-        print(f"error: {args.run} was trained with {name!r}, not a known algorithm", file=sys.stderr)
-        return 2
-    algo = algorithms[name]
     config, state, rows = load(algo, args.run)
     import jax
 
@@ -292,6 +287,33 @@ def eval_command(argv: list[str]) -> int:
     for p, row in enumerate(per_agent):
         label = f"sweep point {p}: " if len(per_agent) > 1 else ""
         print(f"  {label}mean return per seed {np.round(row, 2).tolist()}, mean {np.nanmean(row):.2f}")
+    return 0
+
+
+def render_command(argv: list[str]) -> int:
+    """``purejaxrl render DIR``: one deterministic episode of the newest checkpoint as a GIF
+    (gymnax classic control, MinAtar) or Brax's HTML viewer (Brax, MJX)."""
+    parser = argparse.ArgumentParser(prog="purejaxrl render")
+    parser.add_argument("run")
+    parser.add_argument("-o", "--output", default=None,
+                        help="file to write (default: DIR/render.gif or DIR/render.html)")
+    parser.add_argument("--seed-index", type=int, default=0,
+                        help="which agent: the seed, or point * seeds + seed in a sweep (default: 0)")
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help="steps to record at most (default: the environment's time limit)")
+    parser.add_argument("--key", type=int, default=0, help="seed of the episode")
+    parser.add_argument("--fps", type=float, default=None, help="GIF frames per second")
+    parser.add_argument("--every", type=int, default=1, help="draw every N-th step")
+    args = parser.parse_args(argv)
+    from purejaxrl.render import render
+
+    try:
+        path = render(args.run, args.output, seed_index=args.seed_index, max_steps=args.max_steps,
+                      key=args.key, fps=args.fps, every=args.every)
+    except (FileNotFoundError, IndexError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
     return 0
 
 
@@ -413,16 +435,17 @@ def algos_command(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": train_command, "eval": eval_command, "plot": plot_command, "compare": compare_command,
-            "meta": meta_command, "envs": envs_command, "algos": algos_command}
+COMMANDS = {"train": train_command, "eval": eval_command, "render": render_command, "plot": plot_command,
+            "compare": compare_command, "meta": meta_command, "envs": envs_command, "algos": algos_command}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: purejaxrl {train,eval,plot,compare,meta,envs,algos} ...\n\n"
+        print("usage: purejaxrl {train,eval,render,plot,compare,meta,envs,algos} ...\n\n"
               "  train ALGO  train seeds (x sweep points) in one vmapped call, print final returns\n"
               "  eval DIR    deterministic-policy returns of a run's newest checkpoint\n"
+              "  render DIR  one deterministic episode as a GIF or an HTML viewer\n"
               "  plot DIR..  learning curves of run directories in one PNG\n"
               "  compare A B final returns of two runs and P(A > B)\n"
               "  meta lpo    meta-learn a PPO objective (LPO drift) with evolution strategies\n"

@@ -22,6 +22,7 @@ import functools
 import pathlib
 import time
 from collections.abc import Callable, Mapping, Sequence
+from types import ModuleType
 from typing import Any
 
 import jax
@@ -220,6 +221,26 @@ def run(
         sink.finish(summary)
     run_path = None if out is None else pathlib.Path(out)
     return RunResult(state=state, metrics=metrics, summary=summary, out=run_path)
+
+
+def algorithm_of(record: dict) -> ModuleType:
+    """The algorithm module a run directory's ``config.json`` record was trained with."""
+    from purejaxrl.algorithms import ALGORITHMS
+
+    name = record["config_type"].rsplit(".", 2)[-2]
+    if name not in ALGORITHMS:
+        raise ValueError(f"the run was trained with {name!r}, not a known algorithm "
+                         f"({', '.join(ALGORITHMS)})")
+    return ALGORITHMS[name]
+
+
+def read_run(out: str | pathlib.Path) -> tuple[ModuleType, Any, dict]:
+    """``(algorithm, config, record)`` of the run directory ``out``, from its ``config.json``."""
+    from purejaxrl.rundir import read_record
+
+    record = read_record(out)
+    algorithm = algorithm_of(record)
+    return algorithm, algorithm.Config(**record["config"]), record
 
 
 def load(algorithm: Any, out: str | pathlib.Path) -> tuple[Any, Any, int]:

@@ -32,6 +32,15 @@ def test_bad_input_exits_2_with_a_message(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["eval", "render"])
+def test_eval_and_render_refuse_a_missing_run_or_an_unknown_algorithm(command, tmp_path, capsys):
+    assert main([command, str(tmp_path / "nowhere")]) == 2
+    assert "is not a run directory (no config.json)" in capsys.readouterr().err
+    (tmp_path / "config.json").write_text('{"config_type": "purejaxrl.algorithms.a2c.Config", "config": {}}')
+    assert main([command, str(tmp_path)]) == 2
+    assert "trained with 'a2c', not a known algorithm" in capsys.readouterr().err
+
+
 def test_bad_config_flags_name_the_problem(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "ppo", "--env", "Cartpole"])
