@@ -1,13 +1,14 @@
 """DQN, C51 and QR-DQN with their default config on CartPole-v1, seeds in one call.
 
     python experiments/dqn_cartpole.py [--variant dqn|c51|qrdqn|all] [--seeds 4] [--key 0]
-                                       [--total-timesteps N] [--set FIELD=VALUE ...]
+                                       [--total-timesteps N] [--set FIELD=VALUE ...] [--markdown PATH]
 
 Times exactly ``jax.jit(jax.vmap(dqn.train, in_axes=(None, 0)))(config, keys)`` in a
 fresh process, compile included (backend start-up excluded), and prints each seed's
 final return (mean return of the episodes that finished in the last 10% of
 training, ``purejaxrl.stats.final_returns``), their IQM, mean and standard deviation.
-The acceptance bar is an IQM of at least 400 for every variant.
+The acceptance bar is an IQM of at least 400 for every variant. Ends with the result table
+(IQM and mean with 95% CIs), also appended to ``--markdown PATH`` if given.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 
 import jax
 import numpy as np
+from learning_report import add_markdown_option, print_table
 from purejaxrl.algorithms import dqn
 
 from purejaxrl.stats import final_returns, summarize
@@ -44,8 +46,10 @@ def run(variant: str, seeds: int, key: int, total_timesteps: int | None, overrid
     print("  final returns:", np.round(finals, 1).tolist())
     print(f"  IQM {summary['iqm']:.1f}, mean {summary['mean']:.1f} +- {summary['std']:.1f} (std), "
           f"min {np.nanmin(finals):.1f}")
+    label = (f"{variant}, CartPole-v1, {config.total_timesteps:,} steps, key {key}"
+             f"{', ' + str(overrides) if overrides else ''}")
     return {"variant": variant, "key": key, "iqm": summary["iqm"], "mean": summary["mean"],
-            "std": summary["std"], "seconds": seconds}
+            "std": summary["std"], "seconds": seconds, "label": label, "finals": finals}
 
 
 def main() -> None:
@@ -57,6 +61,7 @@ def main() -> None:
                         help="default: the config's total_timesteps")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                         help="other Config fields, e.g. --set lr=1e-3 buffer_size=50000")
+    add_markdown_option(parser)
     args = parser.parse_args()
     overrides = {name: parse_value(value) for name, value in (item.split("=", 1) for item in args.set)}
 
@@ -69,6 +74,8 @@ def main() -> None:
                   f"{row['seconds']:6.1f}s")
     passed = all(row["iqm"] >= 400 for row in rows)
     print(f"\nIQM >= 400 for {'every variant' if len(rows) > 1 else args.variant}: {passed}")
+    print_table({row["label"]: row["finals"] for row in rows}, args.markdown,
+                extra={"wall (s)": [row["seconds"] for row in rows]})
 
 
 if __name__ == "__main__":

@@ -1,15 +1,23 @@
-"""Shared by the learning-check scripts: train seeds in one vmapped call and print the summary.
+"""Shared by the learning scripts: the result table, and training seeds in one vmapped call with a summary.
 
-    metrics = train_and_report(sac, "SAC", config, seeds=4, key=0)
+    add_markdown_option(parser)                      # --markdown PATH
+    print_table({"PPO, CartPole-v1, 500,000 steps": finals}, args.markdown, extra={"wall (s)": [12.3]})
+    metrics, table = train_and_report(sac, "SAC", config, seeds=4, key=0)
+    print_table(markdown=args.markdown, **table)
 
-prints the wall time (compilation included), the config, per-seed final returns
-(mean episode return over the last 10% of training), their mean, std and IQM
-with a bootstrap CI, and the deterministic policy's mean return over 16
-evaluation episodes per seed; returns the metrics as NumPy arrays.
+``print_table`` prints ``purejaxrl.stats.markdown_table`` (IQM and mean of the
+per-seed final returns with 95% bootstrap CIs, under a line naming the machine,
+JAX and the date) and appends it to the ``--markdown`` file if one was given.
+``train_and_report`` prints the wall time (compilation included), the config,
+per-seed final returns (mean episode return over the last 10% of training),
+their mean, std and IQM with a bootstrap CI, and the deterministic policy's
+mean return over 16 evaluation episodes per seed; returns the metrics as NumPy
+arrays and the arguments of ``print_table`` for those two results.
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 from types import ModuleType
 from typing import Any
@@ -18,10 +26,25 @@ import jax
 import numpy as np
 
 from purejaxrl.evaluation import evaluate
-from purejaxrl.stats import final_returns, summarize
+from purejaxrl.stats import final_returns, markdown_table, summarize
 
 
-def train_and_report(algorithm: ModuleType, name: str, config: Any, seeds: int, key: int) -> dict:
+def add_markdown_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--markdown", metavar="PATH", help="append the result table to this Markdown file")
+
+
+def print_table(results: dict, markdown: str | None, **kwargs: Any) -> None:
+    """Prints ``markdown_table(results, **kwargs)`` after a blank line; appends it to file ``markdown``."""
+    table = markdown_table(results, **kwargs)
+    print(f"\n{table}")
+    if markdown:
+        with open(markdown, "a") as file:
+            file.write(f"{table}\n\n")
+
+
+def train_and_report(
+    algorithm: ModuleType, name: str, config: Any, seeds: int, key: int
+) -> tuple[dict, dict]:
     keys = jax.random.split(jax.random.key(key), seeds)
     start = time.perf_counter()
     train = jax.jit(jax.vmap(algorithm.train, in_axes=(None, 0)))
@@ -38,4 +61,6 @@ def train_and_report(algorithm: ModuleType, name: str, config: Any, seeds: int, 
     print(f"mean {stats['mean']:.1f} +- {stats['std']:.1f} (std), IQM {stats['iqm']:.1f} "
           f"[95% CI {stats['iqm_ci'][0]:.1f}, {stats['iqm_ci'][1]:.1f}]")
     print("deterministic policy, mean of 16 episodes per seed:", np.round(evaluation.mean(-1), 1).tolist())
-    return metrics
+    label = f"{name}, {config.env}, {config.total_timesteps:,} steps, key {key}"
+    results = {label: finals, f"{label}, deterministic policy (16 episodes)": np.asarray(evaluation.mean(-1))}
+    return metrics, {"results": results, "extra": {"wall (s)": [wall, ""]}}

@@ -8,8 +8,10 @@ each objective (``clip``, ``dpo``, ``lpo`` with the drift; every other field PPO
 default, plus ``--ppo FIELD=VALUE`` overrides) on the same ``--seeds`` keys
 ``split(key(--key), seeds)``; the default key 1000 is not one meta-training draws from
 (its seeds come from ``key(0)``'s splits). Prints per objective the IQM and mean of
-the final returns with 95% bootstrap CIs, and P(LPO > PPO) with its CI; ``--plot``
-also draws the drift and its r-derivative (``lpo.plot_drift``).
+the final returns with 95% bootstrap CIs, and P(LPO > PPO) with its CI, as a Markdown
+table at the end (also appended to ``--markdown PATH`` if given; each environment's
+training times are printed as it finishes); ``--plot`` also draws the drift and its
+r-derivative (``lpo.plot_drift``).
 """
 
 from __future__ import annotations
@@ -20,16 +22,23 @@ import time
 
 import jax
 import numpy as np
+from learning_report import add_markdown_option, print_table
 from purejaxrl.algorithms import lpo, ppo
 
 from purejaxrl.config import frozen_kwargs
 from purejaxrl.losses import lpo_is_temporal
-from purejaxrl.stats import final_returns, probability_of_improvement, summarize
+from purejaxrl.stats import final_returns, probability_of_improvement
 
 
 def objectives(base: ppo.Config, params: dict, drift_clip: bool) -> dict[str, ppo.Config]:
     return {"PPO": base, "DPO": dataclasses.replace(base, objective="dpo"),
             "LPO": dataclasses.replace(base, objective="lpo", drift_params=params, drift_clip=drift_clip)}
+
+
+def improvement(x: np.ndarray, y: np.ndarray) -> str:
+    """P(X > Y) [95% CI] over the seeds that finished an episode; n/a if either side has none."""
+    x, y = x[~np.isnan(x)], y[~np.isnan(y)]
+    return "{:.2f} [{:.2f}, {:.2f}]".format(*probability_of_improvement(x, y)) if x.size and y.size else "n/a"
 
 
 def main() -> None:
@@ -41,6 +50,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=32)
     parser.add_argument("--key", type=int, default=1000)
     parser.add_argument("--plot", default=None, help="PNG path for the drift's figure")
+    add_markdown_option(parser)
     args = parser.parse_args()
 
     params = lpo.load(args.drift)
@@ -48,8 +58,7 @@ def main() -> None:
     overrides = dict(frozen_kwargs(args.ppo))
     print(f"drift {args.drift} ({'temporally-aware ' if lpo_is_temporal(params) else ''}LPO"
           f"{', over PPO-clip' if args.drift_clip else ''}), {args.seeds} seeds (key {args.key})")
-    print("| env | steps | objective | IQM [95% CI] | mean [95% CI] | P(LPO > it) [95% CI] | time (s) |")
-    print("|---|---|---|---|---|---|---|")
+    results, versus, times = {}, [], []
     for spec in args.env:
         env, steps = spec.rsplit(":", 1)
         base = ppo.Config(env=env, total_timesteps=int(steps), **overrides)
@@ -59,17 +68,16 @@ def main() -> None:
             _, metrics = jax.block_until_ready(lpo.train_seeds(config, keys))
             finals[name] = final_returns(jax.device_get(metrics))
             seconds[name] = time.perf_counter() - start
+        print(f"{env}, {int(steps):,} steps: trained "
+              + ", ".join(f"{name} in {wall:.1f}s" for name, wall in seconds.items()), flush=True)
         for name in ("PPO", "DPO", "LPO"):
-            s = summarize(finals[name])
-            versus = "" if name == "LPO" else "{:.2f} [{:.2f}, {:.2f}]".format(
-                *probability_of_improvement(finals["LPO"][~np.isnan(finals["LPO"])],
-                                            finals[name][~np.isnan(finals[name])]))
-            iqm_text = f"{s['iqm']:.1f} [{s['iqm_ci'][0]:.1f}, {s['iqm_ci'][1]:.1f}]"
-            print(f"| {env} | {int(steps):,} | {name} | {iqm_text}"
-                  f" | {s['mean']:.1f} [{s['mean_ci'][0]:.1f}, {s['mean_ci'][1]:.1f}] | {versus} "
-                  f"| {seconds[name]:.1f} |", flush=True)
+            results[env, f"{int(steps):,}", name] = finals[name]
+            versus.append("" if name == "LPO" else improvement(finals["LPO"], finals[name]))
+            times.append(seconds[name])
     if args.plot:
         print("wrote", lpo.plot_drift(params, args.plot, title=f"LPO drift {args.drift}"))
+    print_table(results, args.markdown, label=("env", "steps", "objective"),
+                extra={"P(LPO > it) [95% CI]": versus, "time (s)": times})
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@
 else is ``mrq.Config``'s defaults unless given. Prints per-seed final returns
 (mean episode return over the last 10% of training), their mean, std and IQM,
 the deterministic policy's return over 16 evaluation episodes per seed, the
-learning curve (mean over seeds) and the wall time including compilation.
+learning curve (mean over seeds) and the wall time including compilation; last, the
+result table (IQM and mean with 95% CIs), also appended to ``--markdown PATH`` if given.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import argparse
 import json
 
 import numpy as np
-from learning_report import train_and_report
+from learning_report import add_markdown_option, print_table, train_and_report
 from purejaxrl.algorithms import mrq
 
 
@@ -40,6 +41,7 @@ def main() -> None:
                         help="(features, kernel, stride) per convolution, e.g. '[[16, 3, 1]]'")
     parser.add_argument("--env-kwargs", type=json.loads, default=None,
                         help='e.g. \'{"backend": "spring", "episode_length": 1000}\' for Brax')
+    add_markdown_option(parser)
     args = parser.parse_args()
 
     overrides = {"learning_starts": args.learning_starts, "buffer_size": args.buffer_size,
@@ -48,7 +50,7 @@ def main() -> None:
     sizes = mrq.widths(args.width) if args.width else {}
     config = mrq.Config(env=args.env, total_timesteps=args.total_timesteps, **sizes,
                         **{k: v for k, v in overrides.items() if v is not None})
-    metrics = train_and_report(mrq, "MR.Q", config, args.seeds, args.key)
+    metrics, table = train_and_report(mrq, "MR.Q", config, args.seeds, args.key)
     steps, curve = metrics["env_steps"][0], np.nanmean(metrics["episode_return"], axis=0)
     marks = np.linspace(0, len(steps) - 1, min(10, len(steps))).astype(int)
     print("| env steps | mean return | value loss | encoder loss | reward loss | reward scale |")
@@ -57,6 +59,7 @@ def main() -> None:
         print(f"| {steps[i]:,} | {curve[i]:.1f} | {metrics['value_loss'][:, i].mean():.3g} | "
               f"{metrics['encoder_loss'][:, i].mean():.3g} | {metrics['reward_loss'][:, i].mean():.3g} | "
               f"{metrics['reward_scale'][:, i].mean():.3g} |")
+    print_table(markdown=args.markdown, **table)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 """Continuous PPO on a Brax environment through ``purejaxrl.envs`` (no PPO code change).
 
     python experiments/ppo_brax.py [--env brax/inverted_pendulum] [--backend spring]
-                                   [--seeds 4] [--total-timesteps 65536]
+                                   [--seeds 4] [--total-timesteps 65536] [--markdown PATH]
 
 Brax compiles slowly on CPU (``spring`` is the fastest backend there; see
 ``experiments/RESULTS.md``), so the default is a short run on the smallest
-system. On an accelerator, raise ``--total-timesteps`` for real curves.
+system. On an accelerator, raise ``--total-timesteps`` for real curves. Ends with the
+result table (IQM and mean with 95% CIs), also appended to ``--markdown PATH`` if given.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 
 import jax
 import numpy as np
+from learning_report import add_markdown_option, print_table
 from purejaxrl.algorithms import ppo
 
 from purejaxrl.stats import final_returns, iqm
@@ -27,6 +29,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--total-timesteps", type=int, default=65_536)
     parser.add_argument("--key", type=int, default=0)
+    add_markdown_option(parser)
     args = parser.parse_args()
 
     config = ppo.Config(
@@ -48,6 +51,8 @@ def main() -> None:
         print(f"| {int(steps[row]):,} | {returns[row]:.1f} |")
     finals = final_returns(metrics)
     print(f"final returns per seed: {np.round(finals, 1).tolist()}; IQM {iqm(finals):.1f}")
+    print_table({f"PPO, {args.env} ({args.backend}), {total:,} steps, key {args.key}": finals}, args.markdown,
+                extra={"wall (s)": [wall]})
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
 """Continuous PPO on the project's MJX pendulum swing-up: 4 seeds in one call, learning curve, IQM.
 
     python experiments/ppo_mjx.py [--seeds 4] [--total-timesteps 262144] [--env mjx/pendulum_swingup]
+                                  [--markdown PATH]
 
 ``mjx/pendulum_swingup``: 200 steps of 0.05 s (10 s), reward in [0, 1] a step
 (``upright * small_control * small_velocity``, see ``envs/mjx_envs.py``), so returns lie in [0, 200];
 the pendulum starts hanging down and its motor is too weak to lift it directly. For scale the script
 also prints the return of uniformly random actions and of the trained policies' deterministic
-actions (each seed's final policy, 16 fresh episodes).
+actions (each seed's final policy, 16 fresh episodes). Ends with the result table (IQM and mean
+with 95% CIs of the final returns and of the deterministic policy's returns), also appended to
+``--markdown PATH`` if given.
 
 Hyperparameters: Pendulum-v1's PPO recipe (``experiments/ppo_pendulum.py``: 16 environments x 128
 steps, 10 epochs of 32 minibatches) with observation normalisation and a longer horizon (gamma 0.97):
@@ -23,6 +26,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from learning_report import add_markdown_option, print_table
 from purejaxrl.algorithms import ppo
 
 from purejaxrl import envs
@@ -74,6 +78,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--ent-coef", type=float, default=0.0)
     parser.add_argument("--key", type=int, default=0)
+    add_markdown_option(parser)
     args = parser.parse_args()
 
     config = mjx_config(args.env, args.total_timesteps, args.gamma, args.lr, args.ent_coef)
@@ -110,6 +115,9 @@ def main() -> None:
     greedy_per_seed = np.asarray(jnp.mean(greedy, axis=1), np.float64)
     print("deterministic policy, 16 episodes per seed:", np.round(greedy_per_seed, 1).tolist(),
           f"IQM {iqm(greedy_per_seed):.1f}")
+    label = f"PPO, {args.env}, {config.total_timesteps:,} steps, key {args.key}"
+    results = {label: finals, f"{label}, deterministic policy (16 episodes)": greedy_per_seed}
+    print_table(results, args.markdown, extra={"wall (s)": [seconds, ""]})
 
 
 if __name__ == "__main__":

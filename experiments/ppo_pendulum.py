@@ -1,9 +1,10 @@
 """Continuous PPO on Pendulum-v1: 4 seeds, 1M steps, final-return IQM.
 
-    python experiments/ppo_pendulum.py [--seeds 4] [--total-timesteps 1048576]
+    python experiments/ppo_pendulum.py [--seeds 4] [--total-timesteps 1048576] [--markdown PATH]
 
 Hyperparameters follow the usual Pendulum choices (gamma 0.9, 10 epochs,
-no entropy bonus; cf. the RL Baselines3 Zoo), with 16 environments.
+no entropy bonus; cf. the RL Baselines3 Zoo), with 16 environments. Ends with the result
+table (IQM and mean with 95% CIs), also appended to ``--markdown PATH`` if given.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 
 import jax
 import numpy as np
+from learning_report import add_markdown_option, print_table
 from purejaxrl.algorithms import ppo
 
 from purejaxrl.stats import final_returns, iqm
@@ -30,6 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--total-timesteps", type=int, default=1_048_576)
+    add_markdown_option(parser)
     args = parser.parse_args()
 
     config = pendulum_config(args.total_timesteps)
@@ -47,6 +50,8 @@ def main() -> None:
         print(f"  {steps[row]:>9,} steps  {curve[row]:9.1f}")
     print("final returns per seed:", np.round(finals, 1).tolist())
     print(f"IQM {iqm(finals):.1f}, mean {np.mean(finals):.1f} +- {np.std(finals):.1f} (std)")
+    print_table({f"PPO, Pendulum-v1, {config.total_timesteps:,} steps": finals}, args.markdown,
+                extra={"wall (s)": [seconds]})
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@
 Prints per-seed final returns (mean episode return over the last 10% of
 training), their mean, std and IQM, the deterministic policy's return over
 16 evaluation episodes per seed, the learning curve (mean over seeds) and the
-wall time including compilation.
+wall time including compilation; last, the result table (IQM and mean with 95% CIs),
+also appended to ``--markdown PATH`` if given.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from learning_report import train_and_report
+from learning_report import add_markdown_option, print_table, train_and_report
 from purejaxrl.algorithms import sac
 
 
@@ -29,19 +30,21 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--target-entropy-scale", type=float, default=None)
     parser.add_argument("--num-envs", type=int, default=None)
+    add_markdown_option(parser)
     args = parser.parse_args()
 
     overrides = {"hidden_sizes": tuple(args.hidden) if args.hidden else None, "batch_size": args.batch_size,
                  "target_entropy_scale": args.target_entropy_scale, "num_envs": args.num_envs}
     config = sac.Config(env=args.env, total_timesteps=args.total_timesteps,
                         **{k: v for k, v in overrides.items() if v is not None})
-    metrics = train_and_report(sac, "SAC", config, args.seeds, args.key)
+    metrics, table = train_and_report(sac, "SAC", config, args.seeds, args.key)
     steps, curve = metrics["env_steps"][0], np.nanmean(metrics["episode_return"], axis=0)
     marks = np.linspace(0, len(steps) - 1, 10).astype(int)
     print("| env steps | mean return | alpha | entropy |\n|---|---|---|---|")
     for i in marks:
         print(f"| {steps[i]:,} | {curve[i]:.1f} | {metrics['alpha'][:, i].mean():.3g} | "
               f"{metrics['entropy'][:, i].mean():.2f} |")
+    print_table(markdown=args.markdown, **table)
 
 
 if __name__ == "__main__":

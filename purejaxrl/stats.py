@@ -264,3 +264,88 @@ def iqm_curve(
         stats = iqm_along(resampled, axis=1)  # [num_resamples, chunk]
         low[cols], high[cols] = percentile_interval(stats, confidence)
     return iqm_along(x, axis=0), low, high
+
+
+def machine_line() -> str:
+    """One line saying where and when results were produced: CPU, core count, JAX and its devices, date.
+
+    E.g. ``Intel(R) Xeon(R) Processor, 2 CPUs; JAX 0.10.2, cpu backend, 1 x cpu; 2025-06-01``.
+    Imports JAX (and so starts its backend) when called.
+    """
+    import datetime
+    import os
+    import platform
+
+    import jax
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            cpu = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    devices = jax.devices()
+    kinds = ", ".join(sorted({device.device_kind for device in devices}))
+    return (f"{cpu}, {os.cpu_count()} CPUs; JAX {jax.__version__}, {jax.default_backend()} backend, "
+            f"{len(devices)} x {kinds}; {datetime.date.today().isoformat()}")
+
+
+def markdown_table(
+    results: dict,
+    label: str | tuple[str, ...] = "result",
+    extra: dict | None = None,
+    digits: int = 1,
+    machine: bool = True,
+    num_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> str:
+    """A Markdown table of per-seed final returns, one row per labelled result, with IQM and mean CIs.
+
+    ``results`` maps a row's label to its 1-D ``[seeds]`` final returns, e.g.
+    ``{"PPO, CartPole-v1, 49,152 steps": finals}``; a label may be a tuple of
+    strings, one per label column, with ``label`` then a tuple naming those
+    columns. Every row is ``summarize``d (same ``num_resamples``, ``confidence``,
+    ``seed``) into the columns
+
+        label(s) | seeds | IQM [95% CI] | mean [95% CI] | extra columns...
+
+    where ``seeds`` counts all seeds, with ``(k NaN)`` for the k dropped ones,
+    and a statistic with no valid seed reads ``n/a``. ``extra`` maps a column
+    name to one cell per row in the order of ``results``: a string as it is, a
+    number with ``digits`` decimals. A ``|`` in any cell is escaped. With ``machine``
+    the table is preceded by ``machine_line()`` and a blank line. Returns the
+    text, without a trailing newline.
+    """
+    labels = [tuple(map(str, key)) if isinstance(key, tuple) else (str(key),) for key in results]
+    names = label if isinstance(label, tuple) else (label,)
+    extra = dict(extra or {})
+    if not results:
+        raise ValueError("results is empty: nothing to tabulate")
+    if any(len(cells) != len(names) for cells in labels):
+        raise ValueError(f"every label must have {len(names)} part(s), one per label column {names}")
+    for name, cells in extra.items():
+        if len(cells) != len(results):
+            raise ValueError(f"extra column {name!r} has {len(cells)} cells for {len(results)} rows")
+
+    def number(value: float) -> str:
+        return "n/a" if np.isnan(value) else f"{value:.{digits}f}"
+
+    def with_ci(point: float, interval: tuple) -> str:
+        return "n/a" if np.isnan(point) else f"{number(point)} [{number(interval[0])}, {number(interval[1])}]"
+
+    def line(cells: list) -> str:
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+    level = f"{100 * confidence:g}% CI"
+    lines = [line([*names, "seeds", f"IQM [{level}]", f"mean [{level}]", *extra]),
+             "|" + "---|" * (len(names) + 3 + len(extra))]
+    for row, (cells, finals) in enumerate(zip(labels, results.values())):
+        s = summarize(np.asarray(finals), num_resamples, confidence, seed)
+        seeds = f"{s['num_seeds']}" + (f" ({s['num_nan']} NaN)" if s["num_nan"] else "")
+        others = [column[row] if isinstance(column[row], str) else number(column[row])
+                  for column in extra.values()]
+        lines.append(line([*cells, seeds, with_ci(s["iqm"], s["iqm_ci"]), with_ci(s["mean"], s["mean_ci"]),
+                           *others]))
+    table = "\n".join(lines)
+    return f"{machine_line()}\n\n{table}" if machine else table

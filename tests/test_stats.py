@@ -150,3 +150,53 @@ def test_iqm_curve_band_matches_a_per_point_bootstrap_in_distribution():
     assert low[0] == pytest.approx(ref_low, abs=0.1) and high[0] == pytest.approx(ref_high, abs=0.1)
     with pytest.raises(ValueError, match="seeds, points"):
         stats.iqm_curve(np.zeros(4))
+
+
+def test_markdown_table_gives_iqm_and_mean_with_cis_seed_counts_and_extra_columns():
+    results = {"PPO, CartPole-v1, 49,152 steps": np.full(4, 500.0),
+               "DQN | C51": np.array([np.nan, 20.0, 20.0]),
+               "failed": np.array([np.nan, np.nan])}
+    table = stats.markdown_table(results, extra={"wall (s)": [12.345, 3, ""], "note": ["a", "b", "c"]},
+                                 machine=False, num_resamples=100)
+    assert table == (
+        "| result | seeds | IQM [95% CI] | mean [95% CI] | wall (s) | note |\n"
+        "|---|---|---|---|---|---|\n"
+        "| PPO, CartPole-v1, 49,152 steps | 4 | 500.0 [500.0, 500.0] | 500.0 [500.0, 500.0] | 12.3 | a |\n"
+        "| DQN \\| C51 | 3 (1 NaN) | 20.0 [20.0, 20.0] | 20.0 [20.0, 20.0] | 3.0 | b |\n"
+        "| failed | 2 (2 NaN) | n/a | n/a |  | c |")
+
+
+def test_markdown_table_rows_are_summarize_with_its_options_and_label_columns():
+    finals = np.random.default_rng(11).normal(100.0, 30.0, size=10)
+    table = stats.markdown_table({("CartPole-v1", "8,192", "LPO"): finals},
+                                 label=("env", "steps", "objective"), digits=2, machine=False,
+                                 num_resamples=300, confidence=0.9, seed=4)
+    s = stats.summarize(finals, num_resamples=300, confidence=0.9, seed=4)
+    header, _, row = table.split("\n")
+    assert header == "| env | steps | objective | seeds | IQM [90% CI] | mean [90% CI] |"
+    assert row == ("| CartPole-v1 | 8,192 | LPO | 10 | "
+                   f"{s['iqm']:.2f} [{s['iqm_ci'][0]:.2f}, {s['iqm_ci'][1]:.2f}]"
+                   f" | {s['mean']:.2f} [{s['mean_ci'][0]:.2f}, {s['mean_ci'][1]:.2f}] |")
+
+
+def test_markdown_table_names_the_machine_jax_and_date_above_the_table():
+    import datetime
+
+    import jax
+
+    text = stats.markdown_table({"x": [1.0, 2.0]}, num_resamples=10)
+    line, blank, table = text.split("\n", 2)
+    assert line == stats.machine_line() and blank == "" and table.startswith("| result |")
+    assert f"JAX {jax.__version__}, {jax.default_backend()} backend" in line
+    assert line.endswith(datetime.date.today().isoformat())
+
+
+def test_markdown_table_rejects_bad_input():
+    with pytest.raises(ValueError, match="empty"):
+        stats.markdown_table({})
+    with pytest.raises(ValueError, match="2 part"):
+        stats.markdown_table({("a", "b", "c"): [1.0]}, label=("env", "steps"), machine=False)
+    with pytest.raises(ValueError, match="'wall' has 1 cells for 2 rows"):
+        stats.markdown_table({"a": [1.0], "b": [2.0]}, extra={"wall": [1.0]}, machine=False)
+    with pytest.raises(ValueError, match="1-D"):
+        stats.markdown_table({"a": np.zeros((2, 2))}, machine=False)
