@@ -234,8 +234,8 @@ class MjxEnv(environment.Environment):
         return obs, state, reward, terminated, truncated, info
 
 
-def make_factory(env_class: type[MjxEnv], env_id: str, xml_path: str | os.PathLike | None, frame_skip: int,
-                 default_params: MjxEnvParams, *, xml_string: str | None = None):
+def make_factory(env_class: type[MjxEnv], env_id: str, xml_path: str | os.PathLike, frame_skip: int,
+                 default_params: MjxEnvParams):
     """A registry factory ``(**kwargs) -> (env, env_params)``.
 
     Keyword arguments override ``default_params`` fields; ``frame_skip`` (static) builds a different
@@ -249,8 +249,7 @@ def make_factory(env_class: type[MjxEnv], env_id: str, xml_path: str | os.PathLi
             raise TypeError(f"{env_id}: unknown keyword argument(s) {', '.join(unknown)}; "
                             f"valid: frame_skip, {', '.join(param_names)}")
         skip = kwargs.pop("frame_skip", frame_skip)
-        env = env_class(env_id, xml_path, frame_skip=skip, default_params=default_params.replace(**kwargs),
-                        xml_string=xml_string)
+        env = env_class(env_id, xml_path, frame_skip=skip, default_params=default_params.replace(**kwargs))
         return env, env.default_params
 
     factory.__doc__ = f"``{env_id}``: ``(**kwargs) -> (env, env_params)``; see ``make_factory``."

@@ -276,7 +276,7 @@ def eval_command(argv: list[str]) -> int:
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    name = record["config_type"].rsplit(".", 2)[-2]
+    name = algo.__name__.rsplit(".", 1)[-1]
     config, state, rows = load(algo, args.run)
     import jax
 

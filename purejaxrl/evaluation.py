@@ -198,6 +198,11 @@ def step_keys(loop_key: jax.Array, num_episodes: int) -> tuple[jax.Array, jax.Ar
     return keys[0], keys[1], keys[2:]
 
 
+def config_env(config: Any) -> tuple[Any, Any]:
+    """``(env, env_params)`` of a config's ``env`` and ``env_kwargs``, built once per pair."""
+    return envs.make_cached(config.env, getattr(config, "env_kwargs", ()))
+
+
 def rollout(
     algorithm: ModuleType, num_episodes: int, config: Any, states: Any, key: jax.Array, max_steps: jax.Array
 ) -> jax.Array:
@@ -207,7 +212,7 @@ def rollout(
     steps ``num_agents x num_episodes`` environments; the environments' keys are
     shared across agents, so every agent starts from the same ``num_episodes`` states.
     """
-    env, env_params = envs.make_cached(config.env, getattr(config, "env_kwargs", ()))
+    env, env_params = config_env(config)
     num_agents = jax.tree.leaves(states)[0].shape[0]
     act = jax.vmap(functools.partial(algorithm.act, config, deterministic=True), in_axes=(0, 0, None))
     step = jax.vmap(jax.vmap(env.step, in_axes=(0, 0, 0, None)), in_axes=(None, 0, 0, None))
@@ -272,7 +277,7 @@ def evaluate(
     """
     num_episodes = check_num_episodes(num_episodes)
     key = check_key(key)
-    env, env_params = envs.make_cached(config.env, getattr(config, "env_kwargs", ()))
+    env, env_params = config_env(config)
     max_steps = resolve_max_steps(config.env, env, env_params, max_steps)
     batch = state_batch_shape(algorithm, config, state)
     returns = _evaluate_jit(algorithm, batch, num_episodes, config, state, key, np.int32(max_steps))

@@ -65,8 +65,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from purejaxrl import envs
-from purejaxrl.evaluation import check_key, episode_keys, state_batch_shape, step_keys, time_limit
+from purejaxrl.evaluation import (
+    check_key,
+    config_env,
+    episode_keys,
+    state_batch_shape,
+    step_keys,
+    time_limit,
+)
 from purejaxrl.runner import read_run
 
 CLASSIC_CONTROL: tuple[str, ...] = (
@@ -190,7 +196,7 @@ def _rollout(algorithm: ModuleType, max_steps: int, config: Any, agent: Any, key
     """``max_steps`` steps of one environment (a batch of one, as ``evaluate`` steps it); steps
     after the episode ended are skipped. Returns per step ``(obs, env_state, action, reward,
     terminated, truncated)`` with the environment axis kept."""
-    env, env_params = envs.make_cached(config.env, getattr(config, "env_kwargs", ()))
+    env, env_params = config_env(config)
     act = functools.partial(algorithm.act, config, agent, deterministic=True)
     step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
     reset_keys, loop_key = episode_keys(key, 1)
@@ -233,7 +239,7 @@ def rollout_frames(algorithm: ModuleType, config: Any, state: Any, key: Any, max
         seed_index: which agent of the batch (see ``agent_index``).
     """
     key = check_key(key)
-    env, env_params = envs.make_cached(config.env, getattr(config, "env_kwargs", ()))
+    env, env_params = config_env(config)
     family(env)  # an environment render cannot draw is refused before compiling
     max_steps = resolve_steps(config, env, env_params, max_steps)
     agent = select_agent(algorithm, config, state, seed_index)
@@ -523,19 +529,13 @@ def check_every(every: Any) -> int:
     return int(every)
 
 
-def has_checkpoint(run_dir: str | pathlib.Path) -> bool:
-    """Whether ``run_dir/checkpoints`` holds a finished orbax checkpoint (a directory named by its row)."""
-    directory = pathlib.Path(run_dir) / "checkpoints"
-    return directory.is_dir() and any(p.is_dir() and p.name.isdigit() for p in directory.iterdir())
-
-
 def load_state(algorithm: ModuleType, run_dir: str | pathlib.Path, record: dict,
                seed_index: int | Sequence[int] | None = None) -> Any:
     """The agent states of the run's newest checkpoint (``runner.load``), after checking that
     there is one and that an ``int`` ``seed_index`` is within the run's sweep points x seeds."""
-    from purejaxrl import runner
+    from purejaxrl import rundir, runner
 
-    if not has_checkpoint(run_dir):
+    if not rundir.has_checkpoint(run_dir):
         raise FileNotFoundError(f"render: {run_dir} has no checkpoint (checkpoints/ is empty or missing); "
                                 "train the run, or resume it, until it writes one")
     if isinstance(seed_index, (int, np.integer)):
@@ -549,18 +549,14 @@ def load_run(run_dir: str | pathlib.Path, seed_index: int | Sequence[int] | None
     """``(algorithm, config, state)`` of a run directory's newest checkpoint, checked before
     anything is compiled (``runner.read_run``, ``load_state``)."""
     algorithm, config, record = read_run(run_dir)
-    family(make_env(config))
+    family(config_env(config)[0])
     return algorithm, config, load_state(algorithm, run_dir, record, seed_index)
-
-
-def make_env(config: Any) -> Any:
-    return envs.make_cached(config.env, getattr(config, "env_kwargs", ()))[0]
 
 
 def output_path(config: Any, path: str | pathlib.Path | None, run_dir: pathlib.Path | None,
                 fps: float | None) -> pathlib.Path:
     """The file ``render`` writes: ``path``, checked against the family's suffix, or the run's default."""
-    suffix = output_suffix(make_env(config))
+    suffix = output_suffix(config_env(config)[0])
     if path is None:
         if run_dir is None:
             raise ValueError("render: pass a path to write to (an in-memory agent has no run directory)")

@@ -248,6 +248,13 @@ def differences(saved: dict, record: dict) -> list[str]:
     return names
 
 
+def has_checkpoint(path: str | pathlib.Path) -> bool:
+    """Whether ``path/checkpoints`` holds a finished orbax checkpoint: a directory named by its row
+    (orbax writes into a temporary directory and renames it when the save is complete)."""
+    directory = pathlib.Path(path) / "checkpoints"
+    return directory.is_dir() and any(p.is_dir() and p.name.isdigit() for p in directory.iterdir())
+
+
 def read_record(path: str | pathlib.Path) -> dict:
     """A run directory's ``config.json`` (``FileNotFoundError`` naming the directory)."""
     config_file = pathlib.Path(path) / "config.json"
