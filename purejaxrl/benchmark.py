@@ -1,10 +1,11 @@
 """Training throughput of every algorithm at 1 to 1,024 seeds: ``purejaxrl bench``.
 
 One *cell* is one algorithm on its reference environment with ``seeds`` seeds
-vmapped into one program (``BENCH_CASES``). Each cell runs in a fresh Python
+in one program, as ``purejaxrl.run`` compiles them (``runner.over_seeds``;
+``BENCH_CASES``). Each cell runs in a fresh Python
 process, so compile times are cold and peak memory is the cell's own:
 
-1. compile ``jax.vmap(train)`` with an empty persistent cache (cold), run it
+1. compile the seeds' ``train`` with an empty persistent cache (cold), run it
    ``repeats`` times and keep the best run: env steps/s and gradient updates/s
    over all seeds; peak host RSS; device memory (GPU: peak bytes in use; CPU:
    XLA's buffer sizes for the program, from ``memory_analysis``);
@@ -166,13 +167,16 @@ def measure_cell(algorithm: str, seeds: int, repeats: int, compile_only: bool) -
 
     import jax
 
+    from purejaxrl.runner import over_seeds
+
     case = BENCH_CASES[algorithm]
     module = importlib.import_module(f"purejaxrl.algorithms.{algorithm}")
     config = case.make_config()
     keys = jax.random.split(jax.random.key(0), seeds)
     jax.numpy.zeros(()).block_until_ready()  # backend start-up is not compile time
     start = time.perf_counter()
-    compiled = jax.jit(jax.vmap(lambda key: module.train(config, key))).lower(keys).compile()
+    train = over_seeds(module.train)  # what ``purejaxrl.run`` compiles for one sweep point
+    compiled = jax.jit(lambda keys: train(config, keys)).lower(keys).compile()
     result = {"compile_s": time.perf_counter() - start}
     if compile_only:
         return result

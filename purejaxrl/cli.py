@@ -487,6 +487,15 @@ def main(argv: list[str] | None = None) -> int:
     if command is None:
         print(f"unknown command {argv[0]!r}; choose one of: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
+    from purejaxrl.cpu_threads import cpu_threads_from_env, limit_cpu_threads
+
+    try:
+        threads = cpu_threads_from_env()
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if threads is not None and command is not bench_command:  # bench's cells read it themselves
+        limit_cpu_threads(threads)
     return command(argv[1:])
 
 

@@ -118,3 +118,19 @@ def test_train_ppo_with_a_learned_drift_file_then_resume_and_eval(tmp_path, caps
     assert main(["train", "ppo", "--drift-params", str(tmp_path / "missing.npz")]) == 2
     assert "--drift-params" in capsys.readouterr().err
     assert main(["train", "sac", "--drift-params", drift]) == 2
+
+
+def test_cpu_threads_variable_is_applied_or_refused_clearly():
+    import os
+    import subprocess
+    import sys
+
+    def cli(value):
+        env = {**os.environ, "PUREJAXRL_CPU_THREADS": value}
+        return subprocess.run([sys.executable, "-m", "purejaxrl.cli", "envs"], env=env, capture_output=True,
+                              text=True)
+
+    bad = cli("zero")
+    assert bad.returncode == 2 and "PUREJAXRL_CPU_THREADS must be a positive integer" in bad.stderr
+    good = cli("1")
+    assert good.returncode == 0 and "CartPole-v1" in good.stdout.split()
