@@ -273,12 +273,17 @@ def format_row(row: dict) -> str:
     if "error" in row:
         return f"| {row['algorithm']} | {row['seeds']} | {row['error']} |" + " |" * 8
     cached = row.get("cached_compile_s")
-    device = "n/a" if row["device_mib"] is None else f"{row['device_mib']:,.0f} ({row['device_memory']})"
+    device = "n/a" if row["device_mib"] is None else f"{mib(row['device_mib'])} ({row['device_memory']})"
     cached = "n/a" if cached is None else f"{cached:.2f}"
     return (f"| {row['algorithm']} | {row['seeds']} | {row['compile_s']:.2f} | {cached} | "
             f"{row['run_s']:.2f} | {row['env_steps_per_s']:,.0f} | "
             f"{row['updates_per_s']:,.0f} | {row['raw_steps_per_s']:,.0f} | {row['raw_ratio']:.2f} | "
             f"{row['rss_mib']:,.0f} | {device} |")
+
+
+def mib(value: float) -> str:
+    """MiB with one decimal below 10 (a small program's buffers are not 0)."""
+    return f"{value:.1f}" if value < 10 else f"{value:,.0f}"
 
 
 def markdown(rows: Sequence[dict], repeats: int) -> str:
