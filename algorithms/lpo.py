@@ -232,47 +232,51 @@ def meta_train(meta: MetaConfig, seed: int = 0, *, out: str | pathlib.Path | Non
     directory = None if out is None else rundir.RunDir(
         pathlib.Path(out), meta, seeds=meta.num_seeds, seed=seed, sweep=None, points=None,
         keep_checkpoints=keep_checkpoints, resume=resume)
-    history: list[dict[str, np.ndarray]] = []
-    sharding = seed_sharding(meta.population_size, 0)
-    if directory is not None and resume:
-        carry, history = directory.restore(carry, seed_sharding(1, 0))
-    if not history:
-        carry["baseline"] = jnp.asarray([baseline_returns(meta, baseline_key)[env] for env in meta.envs])
-    baseline = dict(zip(meta.envs, np.asarray(carry["baseline"]).tolist()))
-    unusable = {env: b for env, b in baseline.items() if not np.isfinite(b) or abs(b) < 1e-6}
-    if meta.normalize and unusable:
-        raise ValueError(f"cannot normalise returns by PPO's mean final return {unusable} (zero, or no "
-                         "episode finished); use MetaConfig(normalize=False) or a longer inner budget")
-    inner_configs = [meta.inner_config(env, None) for env in meta.envs]
-    steps_per_run = sum(c.num_iterations * c.batch_size for c in inner_configs)
-    inner_steps = meta.population_size * meta.num_seeds * steps_per_run
+    try:  # the run directory (and its lock) is closed however meta-training ends
+        history: list[dict[str, np.ndarray]] = []
+        sharding = seed_sharding(meta.population_size, 0)
+        if directory is not None and resume:
+            carry, history = directory.restore(carry, seed_sharding(1, 0))
+        if not history:
+            carry["baseline"] = jnp.asarray([baseline_returns(meta, baseline_key)[env] for env in meta.envs])
+        baseline = dict(zip(meta.envs, np.asarray(carry["baseline"]).tolist()))
+        unusable = {env: b for env, b in baseline.items() if not np.isfinite(b) or abs(b) < 1e-6}
+        if meta.normalize and unusable:
+            raise ValueError(f"cannot normalise returns by PPO's mean final return {unusable} (zero, or no "
+                             "episode finished); use MetaConfig(normalize=False) or a longer inner budget")
+        inner_configs = [meta.inner_config(env, None) for env in meta.envs]
+        steps_per_run = sum(c.num_iterations * c.batch_size for c in inner_configs)
+        inner_steps = meta.population_size * meta.num_seeds * steps_per_run
 
-    bar = tqdm(total=meta.generations, initial=len(history), unit="gen", disable=not progress)
-    started = time.perf_counter()
-    for generation in range(len(history), meta.generations):
-        key, ask_key, seed_key, tell_key = jax.random.split(carry["key"], 4)
-        population, es_state = es.ask(ask_key, carry["es"], es.default_params)
-        seed_keys = jax.random.split(seed_key, meta.num_seeds)
-        fitness, per_env = generation_fitness(meta, place(population, sharding), seed_keys, baseline)
-        es_state, _ = es.tell(tell_key, population, jnp.asarray(-fitness), es_state, es.default_params)
-        carry = {"es": es_state, "key": key, "baseline": carry["baseline"]}
-        row = {"env_steps": np.full(meta.population_size, (generation + 1) * inner_steps),
-               "fitness": fitness, **{f"return/{env}": r for env, r in per_env.items()}}
-        history.append(row)
+        bar = tqdm(total=meta.generations, initial=len(history), unit="gen", disable=not progress)
+        started = time.perf_counter()
+        for generation in range(len(history), meta.generations):
+            key, ask_key, seed_key, tell_key = jax.random.split(carry["key"], 4)
+            population, es_state = es.ask(ask_key, carry["es"], es.default_params)
+            seed_keys = jax.random.split(seed_key, meta.num_seeds)
+            fitness, per_env = generation_fitness(meta, place(population, sharding), seed_keys, baseline)
+            es_state, _ = es.tell(tell_key, population, jnp.asarray(-fitness), es_state, es.default_params)
+            carry = {"es": es_state, "key": key, "baseline": carry["baseline"]}
+            row = {"env_steps": np.full(meta.population_size, (generation + 1) * inner_steps),
+                   "fitness": fitness, **{f"return/{env}": r for env, r in per_env.items()}}
+            history.append(row)
+            if directory is not None:
+                directory.append_row(generation, row)
+                directory.checkpoint(generation, carry, history)
+            bar.update(1)
+            bar.set_postfix(fitness=f"{np.mean(fitness[np.isfinite(fitness)]):.3g}")
+        bar.close()
+
+        metrics = {k: np.stack([h[k] for h in history]) for k in history[0]}
+        params = es.get_mean(carry["es"])
+        if directory is not None and distributed.is_primary():
+            wall_s = time.perf_counter() - started
+            write_meta_summary(pathlib.Path(out), meta, metrics, baseline, params, wall_s)
+        return MetaResult(params=params, history=metrics, baseline=baseline, es_state=carry["es"],
+                          out=None if out is None else pathlib.Path(out))
+    finally:
         if directory is not None:
-            directory.append_row(generation, row)
-            directory.checkpoint(generation, carry, history)
-        bar.update(1)
-        bar.set_postfix(fitness=f"{np.mean(fitness[np.isfinite(fitness)]):.3g}")
-    bar.close()
-
-    metrics = {k: np.stack([h[k] for h in history]) for k in history[0]}
-    params = es.get_mean(carry["es"])
-    if directory is not None and distributed.is_primary():
-        write_meta_summary(pathlib.Path(out), meta, metrics, baseline, params, time.perf_counter() - started)
-        directory.close()
-    return MetaResult(params=params, history=metrics, baseline=baseline, es_state=carry["es"],
-                      out=None if out is None else pathlib.Path(out))
+            directory.close()
 
 
 def write_meta_summary(out: pathlib.Path, meta: MetaConfig, metrics: dict[str, np.ndarray],

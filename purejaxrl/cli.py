@@ -24,8 +24,9 @@ import time
 
 import tyro
 
-TRAIN_USAGE = ("usage: purejaxrl train ALGORITHM [--seeds N] [--seed S] [--out DIR] [--resume DIR] "
-               "[--sweep.FIELD V1 V2 ...] [--checkpoint-every ROWS] [--no-cache] [--no-progress] "
+TRAIN_USAGE = ("usage: purejaxrl train ALGORITHM [--seeds N] [--seed S] [--out DIR] "
+               "[--resume DIR [--fallback]] [--sweep.FIELD V1 V2 ...] [--checkpoint-every ROWS] "
+               "[--no-cache] [--no-progress] "
                "[--config FILE] [--wandb-project NAME] "
                "[--distributed | --coordinator HOST:PORT --num-processes N --process-id I] [config flags]")
 
@@ -34,6 +35,8 @@ RUNNER_HELP = """runner flags:
   --seed INT              base seed the keys are split from (default: 0)
   --out DIR               run directory: metrics, checkpoints, summary, plot
   --resume DIR            continue the run in DIR from its newest checkpoint
+  --fallback              with --resume: if the newest checkpoint is damaged, move it aside
+                          and continue from the newest intact one (default: stop with an error)
   --sweep.FIELD V1 V2 ..  a grid over a traced config field (repeatable)
   --checkpoint-every INT  log rows between checkpoints (default: a tenth of the run)
   --no-cache              do not use the persistent compilation cache
@@ -84,6 +87,7 @@ def runner_flags() -> argparse.ArgumentParser:
     runner.add_argument("--seed", type=int, default=0)
     runner.add_argument("--out", default=None)
     runner.add_argument("--resume", default=None)
+    runner.add_argument("--fallback", action="store_true")
     runner.add_argument("--checkpoint-every", type=int, default=None)
     runner.add_argument("--no-cache", action="store_true")
     runner.add_argument("--no-progress", action="store_true")
@@ -135,6 +139,9 @@ def train_command(argv: list[str]) -> int:
         print(RUNNER_HELP)
     if run_args.resume is not None:
         return resume_training(algo, run_args)
+    if run_args.fallback:
+        print("error: --fallback only applies with --resume DIR", file=sys.stderr)
+        return 2
     # a ConfigError from Config.__post_init__ is reported by tyro, which exits with status 2
     try:
         default = algo.Config() if run_args.config is None else config_from_file(algo, run_args.config)
@@ -200,6 +207,7 @@ def run_training(name: str, algo, config, run_args, sweep: dict, resume: bool = 
     import purejaxrl
     from purejaxrl import distributed
     from purejaxrl.compilation_cache import enable_persistent_cache
+    from purejaxrl.rundir import CheckpointError, RunDirBusyError
 
     enable_persistent_cache(False if run_args.no_cache else None)
     points = f" x {len(list(itertools.product(*sweep.values())))} sweep points" if sweep else ""
@@ -211,9 +219,14 @@ def run_training(name: str, algo, config, run_args, sweep: dict, resume: bool = 
 
         wandb = WandB(project=run_args.wandb_project, entity=run_args.wandb_entity, mode=run_args.wandb_mode)
     start = time.perf_counter()
-    result = purejaxrl.run(algo, config, seeds=run_args.seeds, seed=run_args.seed, sweep=sweep or None,
-                           out=run_args.out, resume=resume, checkpoint_every=run_args.checkpoint_every,
-                           progress=not run_args.no_progress, wandb=wandb)
+    try:
+        result = purejaxrl.run(algo, config, seeds=run_args.seeds, seed=run_args.seed, sweep=sweep or None,
+                               out=run_args.out, resume=resume, fallback=resume and run_args.fallback,
+                               checkpoint_every=run_args.checkpoint_every,
+                               progress=not run_args.no_progress, wandb=wandb)
+    except (CheckpointError, RunDirBusyError, FileExistsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if distributed.is_primary():
         print(f"done in {time.perf_counter() - start:.1f}s (compile included)")
         print_summary(result.summary)

@@ -8,6 +8,14 @@
 
 Checkpoints are written by orbax into a temporary directory and renamed when
 complete, so a process killed while writing leaves the previous one intact.
+Each checkpoint also records the SHA-256 of every array it holds, and a restore
+checks them: a checkpoint that cannot be read, is incomplete or was altered
+raises ``CheckpointError`` naming its directory (orbax alone restored a
+flipped byte silently). Resuming with ``fallback=True`` instead moves damaged
+checkpoints aside (``<row>.damaged``) and continues from the newest intact one.
+A process writing a run holds an exclusive lock on ``out/.lock`` (released when
+it ends, however it ends), so a second writer is refused with
+``RunDirBusyError``; readers (``runner.load``, evaluation) take no lock.
 With several processes (``purejaxrl.distributed``) every process checks the
 directory and takes part in checkpoints; process 0 alone writes the other files.
 """
@@ -16,8 +24,13 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import fcntl
+import hashlib
 import json
+import os
 import pathlib
+import socket
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -27,6 +40,16 @@ import orbax.checkpoint as ocp
 
 from purejaxrl import distributed
 from purejaxrl.random import is_typed_key
+
+LOCK_FILE = ".lock"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be trusted: unreadable, incomplete, or not matching its checksums."""
+
+
+class RunDirBusyError(RuntimeError):
+    """Another process is writing the run directory."""
 
 
 def config_record(config: Any) -> dict:
@@ -75,6 +98,36 @@ def from_host_leaves(leaves: Mapping[str, np.ndarray], template: Any) -> Any:
     return jax.tree.unflatten(treedef, restored)
 
 
+def checksums(arrays: Mapping[str, np.ndarray]) -> dict[str, str]:
+    """SHA-256 of every array's dtype, shape and bytes, by name."""
+    def digest(array: np.ndarray) -> str:
+        array = np.ascontiguousarray(array)
+        return hashlib.sha256(f"{array.dtype}{array.shape}".encode() + array.tobytes()).hexdigest()
+
+    return {name: digest(np.asarray(array)) for name, array in arrays.items()}
+
+
+def lock_run_dir(path: pathlib.Path) -> Any:
+    """An exclusive ``flock`` on ``path/.lock`` (the directory is created), holding this process's id;
+    ``RunDirBusyError`` naming the holder if another process has it. The OS releases it when the
+    process ends, a SIGKILL included, so no stale lock survives a crash."""
+    path.mkdir(parents=True, exist_ok=True)
+    handle = open(path / LOCK_FILE, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "a process"
+        handle.close()
+        raise RunDirBusyError(f"{path} is being written by another process ({holder}); wait for it to end "
+                              "or use another directory") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+    handle.flush()
+    return handle
+
+
 def mean_per_point(metrics: dict[str, np.ndarray], points: list[dict] | None) -> dict[str, float]:
     """``{metric[/point_i]: mean over seeds}`` of one log row, ``env_steps`` and metrics no seed
     has a value for (no episode finished yet) left out."""
@@ -93,68 +146,133 @@ def mean_per_point(metrics: dict[str, np.ndarray], points: list[dict] | None) ->
 class RunDir:
     def __init__(self, path: pathlib.Path, config: Any, *, seeds: int, seed: int,
                  sweep: Mapping[str, Sequence[float]] | None, points: list[dict] | None,
-                 keep_checkpoints: int, resume: bool):
+                 keep_checkpoints: int, resume: bool, writer: bool = True):
+        """``writer=False`` opens an existing run to read its checkpoints (no lock, nothing written)."""
         self.path = path
         self.points = points
         self.primary = distributed.is_primary()
+        self._lock = None
+        self._writer = None
         self.record = {
             "config_type": f"{type(config).__module__}.{type(config).__qualname__}",
             "config": config_record(config), "seeds": seeds, "seed": seed,
             "sweep": None if not sweep else {k: [float(v) for v in vs] for k, vs in sweep.items()},
         }
-        config_file = path / "config.json"
-        if resume:
-            if not config_file.exists():
-                raise FileNotFoundError(f"resume: {path} is not a run directory (no config.json)")
-            saved = json.loads(config_file.read_text())
-            if saved != self.record:
-                changed = ", ".join(differences(saved, self.record))
-                raise ValueError(f"resume: the run in {path} was started with a different {changed}; "
-                                 "resume it with the same settings or use a new run directory")
-        else:
-            if config_file.exists():
-                raise FileExistsError(f"{path} already holds a run; pass resume=True to continue it "
-                                      "or choose another directory")
-            distributed.barrier("purejaxrl-run-dir-checked")  # every process looked before 0 writes
-            if self.primary:
-                path.mkdir(parents=True, exist_ok=True)
-                config_file.write_text(json.dumps(self.record, indent=2) + "\n")
-        self._writer = None
+        try:
+            self._open(resume, writer)
+        except BaseException:
+            self.close()
+            raise
         self.manager = ocp.CheckpointManager(
             (path / "checkpoints").absolute(),
             options=ocp.CheckpointManagerOptions(max_to_keep=keep_checkpoints, create=True,
                                                  enable_async_checkpointing=False),
         )
 
+    def _open(self, resume: bool, writer: bool) -> None:
+        """Check the directory against this run (and lock it, as its writer); write ``config.json``
+        for a new run."""
+        path, config_file = self.path, self.path / "config.json"
+        if resume:
+            if not config_file.exists():
+                raise FileNotFoundError(f"resume: {path} is not a run directory (no config.json)")
+            if writer and self.primary:
+                self._lock = lock_run_dir(path)
+            saved = json.loads(config_file.read_text())
+            if saved != self.record:
+                changed = ", ".join(differences(saved, self.record))
+                raise ValueError(f"resume: the run in {path} was started with a different {changed}; "
+                                 "resume it with the same settings or use a new run directory")
+            return
+        already = FileExistsError(f"{path} already holds a run; pass resume=True to continue it "
+                                  "or choose another directory")
+        if config_file.exists():
+            raise already
+        distributed.barrier("purejaxrl-run-dir-checked")  # every process looked before 0 writes
+        if self.primary:
+            self._lock = lock_run_dir(path)
+            if config_file.exists():  # another process started this run meanwhile
+                raise already
+            config_file.write_text(json.dumps(self.record, indent=2) + "\n")
+
     # ------------------------------------------------------------------ checkpoints
 
     def checkpoint(self, row: int, state: Any, history: list[dict[str, np.ndarray]]) -> None:
         metrics = {k: np.stack([h[k] for h in history], axis=-1) for k in history[0]}
+        leaves = to_host_leaves(state)
+        meta = {"rows_done": row + 1, "sha256": {"state": checksums(leaves), "history": checksums(metrics)}}
         self.manager.save(row, args=ocp.args.Composite(
-            state=ocp.args.PyTreeSave(to_host_leaves(state)),
+            state=ocp.args.PyTreeSave(leaves),
             history=ocp.args.PyTreeSave(metrics),
-            meta=ocp.args.JsonSave({"rows_done": row + 1}),
+            meta=ocp.args.JsonSave(meta),
         ))
         self.manager.wait_until_finished()
 
-    def restore(self, template: Any, sharding: Any, rewrite_sinks: bool = True
+    def restore(self, template: Any, sharding: Any, rewrite_sinks: bool = True, fallback: bool = False
                 ) -> tuple[Any, list[dict[str, np.ndarray]]]:
         """The newest checkpoint's state (placed like ``template``) and metric rows; the metric
-        files are cut back to the checkpoint when ``rewrite_sinks`` (a resume)."""
+        files are cut back to the checkpoint when ``rewrite_sinks`` (a resume).
+
+        A damaged newest checkpoint raises ``CheckpointError``; with ``fallback`` it is moved
+        aside (``<row>.damaged``, kept for inspection) and the next older one is tried."""
         from purejaxrl.runner import place
 
-        step = self.manager.latest_step()
-        if step is None:
+        steps = sorted(self.manager.all_steps(), reverse=True)
+        if not steps:
             raise FileNotFoundError(f"resume: no checkpoint in {self.path / 'checkpoints'}")
-        restored = self.manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.PyTreeRestore(), history=ocp.args.PyTreeRestore(), meta=ocp.args.JsonRestore(),
-        ))
+        damaged = []
+        for step in steps:
+            try:
+                restored = self._read_checkpoint(step)
+                break
+            except CheckpointError as error:
+                if not fallback:
+                    raise CheckpointError(f"{error}. Nothing was changed; to continue from the newest "
+                                          "intact checkpoint instead, resume with fallback=True "
+                                          "(CLI: --fallback)") from error.__cause__
+                warnings.warn(f"{error}; moving it aside and trying the next older checkpoint", stacklevel=2)
+                damaged.append(step)
+        else:
+            raise CheckpointError(f"no intact checkpoint in {self.path / 'checkpoints'} "
+                                  f"(all of rows {sorted(steps)} are damaged)")
+        if damaged and self.primary:
+            for step in damaged:
+                self.step_path(step).rename(self.step_path(step).with_name(f"{step}.damaged"))
+            self.manager.reload()
         state = place(from_host_leaves(restored.state, jax.device_get(template)), sharding)
         rows_done = int(restored.meta["rows_done"])
         history = [{k: np.asarray(v)[..., r] for k, v in restored.history.items()} for r in range(rows_done)]
         if rewrite_sinks and self.primary:
             self._rewrite_sinks(history)
         return state, history
+
+    def step_path(self, step: int) -> pathlib.Path:
+        return pathlib.Path(self.manager.directory) / str(step)
+
+    def _read_checkpoint(self, step: int) -> Any:
+        """One checkpoint, its arrays checked against the SHA-256 sums saved with them (checkpoints
+        written before the sums existed are read unchecked)."""
+        where = self.step_path(step)
+        try:
+            restored = self.manager.restore(step, args=ocp.args.Composite(
+                state=ocp.args.PyTreeRestore(), history=ocp.args.PyTreeRestore(),
+                meta=ocp.args.JsonRestore(),
+            ))
+            int(restored.meta["rows_done"])
+        except Exception as error:  # orbax, tensorstore and json raise many kinds
+            reason = " ".join(f"{type(error).__name__}: {error}".split())[:300]
+            raise CheckpointError(f"checkpoint {where} cannot be read ({reason})") from error
+        expected = restored.meta.get("sha256")
+        if expected is not None:
+            found = {"state": checksums(restored.state), "history": checksums(restored.history)}
+            bad = [f"{part}/{name}" for part in ("state", "history")
+                   for name in sorted(set(expected[part]) | set(found[part]))
+                   if expected[part].get(name) != found[part].get(name)]
+            if bad:
+                raise CheckpointError(f"checkpoint {where} does not match the checksums saved with it "
+                                      f"({', '.join(bad[:4])}{' ...' if len(bad) > 4 else ''}): its files "
+                                      "were damaged or altered")
+        return restored
 
     # ------------------------------------------------------------------ metrics sinks
 
@@ -228,10 +346,14 @@ class RunDir:
         self.close()
 
     def close(self) -> None:
-        """Close the TensorBoard writer (``finish`` does; callers writing their own summary call it)."""
+        """Close the TensorBoard writer and release the lock (``finish`` does; callers writing their
+        own summary, or stopping on an error, call it)."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases the flock
+            self._lock = None
 
 
 def differences(saved: dict, record: dict) -> list[str]:

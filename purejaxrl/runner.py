@@ -156,6 +156,7 @@ def run(
     sweep: Mapping[str, Sequence[float]] | None = None,
     out: str | pathlib.Path | None = None,
     resume: bool = False,
+    fallback: bool = False,
     checkpoint_every: int | None = None,
     keep_checkpoints: int = 3,
     progress: bool = True,
@@ -169,8 +170,11 @@ def run(
     run directory receives ``config.json``, ``metrics.jsonl``, ``metrics.csv``,
     ``summary.json`` and checkpoints every ``checkpoint_every`` log rows (default:
     a tenth of the run); ``resume=True`` continues the run in ``out`` from its
-    newest checkpoint. ``wandb=purejaxrl.wandb_sink.WandB(project=...)`` also logs every row
-    to Weights & Biases (offline when no API key is configured).
+    newest checkpoint: a damaged newest checkpoint raises ``rundir.CheckpointError`` naming
+    it, unless ``fallback=True``, which moves it aside and continues from the newest intact
+    one. One process at a time writes a run directory (``rundir.RunDirBusyError``).
+    ``wandb=purejaxrl.wandb_sink.WandB(project=...)`` also logs every row to Weights & Biases
+    (offline when no API key is configured).
     """
     from purejaxrl import rundir  # local: orbax is only imported when a run dir is used
 
@@ -180,6 +184,8 @@ def run(
         raise ValueError(f"checkpoint_every must be a positive integer, got {checkpoint_every!r}")
     if resume and out is None:
         raise ValueError("resume=True needs the run directory: pass out=...")
+    if fallback and not resume:
+        raise ValueError("fallback=True only applies when resuming (resume=True)")
     if wandb is not None:
         from purejaxrl.wandb_sink import WandB
 
@@ -195,47 +201,51 @@ def run(
         pathlib.Path(out), config, seeds=seeds, seed=seed, sweep=sweep, points=points,
         keep_checkpoints=keep_checkpoints, resume=resume,
     )
-    history: list[dict[str, np.ndarray]] = []
-    if directory is not None and resume:
-        state, history = directory.restore(state, sharding)
-    sink = None
-    if wandb is not None and distributed.is_primary():
-        from purejaxrl.wandb_sink import WandbSink
+    try:  # the run directory (and its lock) is closed however the run ends
+        history: list[dict[str, np.ndarray]] = []
+        if directory is not None and resume:
+            state, history = directory.restore(state, sharding, fallback=fallback)
+        sink = None
+        if wandb is not None and distributed.is_primary():
+            from purejaxrl.wandb_sink import WandbSink
 
-        record = rundir.config_record(config) | {"seeds": seeds, "seed": seed, "sweep": sweep}
-        sink = WandbSink(wandb, record, points, None if out is None else pathlib.Path(out), resume)
+            record = rundir.config_record(config) | {"seeds": seeds, "seed": seed, "sweep": sweep}
+            sink = WandbSink(wandb, record, points, None if out is None else pathlib.Path(out), resume)
 
-    def chunk_program(length: int) -> Callable:
-        chunk = functools.partial(run_chunk, algorithm, length)
-        return jax.jit(batched(chunk, config_axes, x_per_point=True), donate_argnums=1)
+        def chunk_program(length: int) -> Callable:
+            chunk = functools.partial(run_chunk, algorithm, length)
+            return jax.jit(batched(chunk, config_axes, x_per_point=True), donate_argnums=1)
 
-    chunk_programs = {length: chunk_program(length) for length in {end - start for start, end in bounds}}
+        chunk_programs = {length: chunk_program(length) for length in {end - start for start, end in bounds}}
 
-    steps_done = bounds[len(history) - 1][1] * config.steps_per_iteration if history else 0
-    total_steps = config.num_iterations * config.steps_per_iteration
-    bar = ProgressBar(progress and distributed.is_primary(), total_steps, steps_done)
-    started = time.perf_counter()
-    for row in range(len(history), rows):
-        start, end = bounds[row]
-        state, row_metrics = chunk_programs[end - start](configs, state)
-        history.append(jax.tree.map(np.asarray, distributed.to_host(row_metrics)))
+        steps_done = bounds[len(history) - 1][1] * config.steps_per_iteration if history else 0
+        total_steps = config.num_iterations * config.steps_per_iteration
+        bar = ProgressBar(progress and distributed.is_primary(), total_steps, steps_done)
+        started = time.perf_counter()
+        for row in range(len(history), rows):
+            start, end = bounds[row]
+            state, row_metrics = chunk_programs[end - start](configs, state)
+            history.append(jax.tree.map(np.asarray, distributed.to_host(row_metrics)))
+            if directory is not None:
+                directory.append_row(row, history[-1])
+                if (row + 1) % every == 0 or row + 1 == rows:
+                    directory.checkpoint(row, state, history)
+            if sink is not None:
+                sink.log(history[-1])
+            bar.update(end * config.steps_per_iteration, history[-1])
+        bar.close()
+
+        metrics = {k: np.stack([h[k] for h in history], axis=-1) for k in history[0]}
+        summary = summarize(metrics, points, seeds, time.perf_counter() - started)
         if directory is not None:
-            directory.append_row(row, history[-1])
-            if (row + 1) % every == 0 or row + 1 == rows:
-                directory.checkpoint(row, state, history)
+            directory.finish(summary, metrics)
         if sink is not None:
-            sink.log(history[-1])
-        bar.update(end * config.steps_per_iteration, history[-1])
-    bar.close()
-
-    metrics = {k: np.stack([h[k] for h in history], axis=-1) for k in history[0]}
-    summary = summarize(metrics, points, seeds, time.perf_counter() - started)
-    if directory is not None:
-        directory.finish(summary, metrics)
-    if sink is not None:
-        sink.finish(summary)
-    run_path = None if out is None else pathlib.Path(out)
-    return RunResult(state=state, metrics=metrics, summary=summary, out=run_path)
+            sink.finish(summary)
+        run_path = None if out is None else pathlib.Path(out)
+        return RunResult(state=state, metrics=metrics, summary=summary, out=run_path)
+    finally:
+        if directory is not None:
+            directory.close()
 
 
 def algorithm_of(record: dict) -> ModuleType:
@@ -267,7 +277,8 @@ def load(algorithm: Any, out: str | pathlib.Path) -> tuple[Any, Any, int]:
     _, _, points, template, sharding = initial_states(algorithm, config, record["seeds"], record["seed"],
                                                       record["sweep"])
     directory = rundir.RunDir(pathlib.Path(out), config, seeds=record["seeds"], seed=record["seed"],
-                              sweep=record["sweep"], points=points, keep_checkpoints=3, resume=True)
+                              sweep=record["sweep"], points=points, keep_checkpoints=3, resume=True,
+                              writer=False)
     state, history = directory.restore(template, sharding, rewrite_sinks=False)
     return config, state, len(history)
 
