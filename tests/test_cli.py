@@ -1,6 +1,7 @@
 import pytest
 
 from purejaxrl.cli import main
+from purejaxrl.rundir import lock_run_dir
 
 SMALL = ["--total-timesteps", "256", "--num-envs", "4", "--num-steps", "32", "--num-minibatches", "2"]
 
@@ -25,6 +26,7 @@ def test_envs_and_algos_list_ids(capsys):
         (["train", "dqnn"], "unknown algorithm"),
         (["train", "ppo", "--seeds", "0"], "--seeds"),
         (["fly"], "unknown command"),
+        (["train", "ppo", "--fallback"], "--fallback only applies with --resume DIR"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(argv, message, capsys):
@@ -57,6 +59,12 @@ def test_train_with_a_run_dir_then_resume_plot_and_compare(tmp_path, capsys):
     # a finished run resumes to the same summary (nothing left to train)
     assert main(["train", "ppo", "--resume", run_a, "--no-progress"]) == 0
     assert "IQM" in capsys.readouterr().out
+    held = lock_run_dir(tmp_path / "a")  # as if another process were writing it
+    try:
+        assert main(["train", "ppo", "--resume", run_a, "--no-progress"]) == 2
+        assert "is being written by another process" in capsys.readouterr().err
+    finally:
+        held.close()
     assert main(["plot", run_a, run_b, "-o", str(tmp_path / "curves.png")]) == 0
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
     assert main(["compare", run_a, run_b]) == 0
