@@ -146,8 +146,8 @@ def mean_per_point(metrics: dict[str, np.ndarray], points: list[dict] | None) ->
 class RunDir:
     def __init__(self, path: pathlib.Path, config: Any, *, seeds: int, seed: int,
                  sweep: Mapping[str, Sequence[float]] | None, points: list[dict] | None,
-                 keep_checkpoints: int, resume: bool, writer: bool = True):
-        """``writer=False`` opens an existing run to read its checkpoints (no lock, nothing written)."""
+                 keep_checkpoints: int, resume: bool, read_only: bool = False):
+        """``read_only=True`` opens an existing run to read its checkpoints (no lock, nothing written)."""
         self.path = path
         self.points = points
         self.primary = distributed.is_primary()
@@ -159,7 +159,7 @@ class RunDir:
             "sweep": None if not sweep else {k: [float(v) for v in vs] for k, vs in sweep.items()},
         }
         try:
-            self._open(resume, writer)
+            self._open(resume, read_only)
         except BaseException:
             self.close()
             raise
@@ -169,14 +169,14 @@ class RunDir:
                                                  enable_async_checkpointing=False),
         )
 
-    def _open(self, resume: bool, writer: bool) -> None:
+    def _open(self, resume: bool, read_only: bool) -> None:
         """Check the directory against this run (and lock it, as its writer); write ``config.json``
         for a new run."""
         path, config_file = self.path, self.path / "config.json"
         if resume:
             if not config_file.exists():
                 raise FileNotFoundError(f"resume: {path} is not a run directory (no config.json)")
-            if writer and self.primary:
+            if self.primary and not read_only:
                 self._lock = lock_run_dir(path)
             saved = json.loads(config_file.read_text())
             if saved != self.record:
@@ -235,9 +235,11 @@ class RunDir:
         else:
             raise CheckpointError(f"no intact checkpoint in {self.path / 'checkpoints'} "
                                   f"(all of rows {sorted(steps)} are damaged)")
-        if damaged and self.primary:
-            for step in damaged:
-                self.step_path(step).rename(self.step_path(step).with_name(f"{step}.damaged"))
+        if damaged:
+            if self.primary:
+                for step in damaged:
+                    self._step_path(step).rename(self._step_path(step).with_name(f"{step}.damaged"))
+            distributed.barrier("purejaxrl-damaged-checkpoints-moved")
             self.manager.reload()
         state = place(from_host_leaves(restored.state, jax.device_get(template)), sharding)
         rows_done = int(restored.meta["rows_done"])
@@ -246,13 +248,13 @@ class RunDir:
             self._rewrite_sinks(history)
         return state, history
 
-    def step_path(self, step: int) -> pathlib.Path:
+    def _step_path(self, step: int) -> pathlib.Path:
         return pathlib.Path(self.manager.directory) / str(step)
 
     def _read_checkpoint(self, step: int) -> Any:
         """One checkpoint, its arrays checked against the SHA-256 sums saved with them (checkpoints
         written before the sums existed are read unchecked)."""
-        where = self.step_path(step)
+        where = self._step_path(step)
         try:
             restored = self.manager.restore(step, args=ocp.args.Composite(
                 state=ocp.args.PyTreeRestore(), history=ocp.args.PyTreeRestore(),

@@ -278,7 +278,7 @@ def load(algorithm: Any, out: str | pathlib.Path) -> tuple[Any, Any, int]:
                                                       record["sweep"])
     directory = rundir.RunDir(pathlib.Path(out), config, seeds=record["seeds"], seed=record["seed"],
                               sweep=record["sweep"], points=points, keep_checkpoints=3, resume=True,
-                              writer=False)
+                              read_only=True)
     state, history = directory.restore(template, sharding, rewrite_sinks=False)
     return config, state, len(history)
 

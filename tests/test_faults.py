@@ -117,13 +117,18 @@ def test_a_second_writer_is_refused_and_readers_are_not(tmp_path, reference):
         held.close()
 
 
-def test_a_failed_run_releases_its_lock(tmp_path):
+def test_a_failed_run_releases_its_lock(tmp_path, reference):
     out = tmp_path / "released"
     with pytest.raises(ValueError, match="fallback=True only applies when resuming"):
         run(out, fallback=True)
     with pytest.raises(FileNotFoundError):
         run(out, resume=True)
     rundir.lock_run_dir(out).close()  # nobody holds it
+
+    taken = interrupted_copy(reference, tmp_path / "taken")  # the lock is taken, then the config differs
+    with pytest.raises(ValueError, match="different seeds"):
+        purejaxrl.run(ppo, CONFIG, seeds=SEEDS + 1, out=taken, resume=True, progress=False)
+    rundir.lock_run_dir(taken).close()
 
 
 KILLED_AT_COMMIT = textwrap.dedent("""
