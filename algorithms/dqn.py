@@ -271,6 +271,11 @@ def init(config: Config, key: jax.Array) -> State:
     )
 
 
+def parameters(state: State) -> dict:
+    """What training learns (``check_finite`` watches it): online and target networks, Adam's moments."""
+    return {"params": state.params, "target_params": state.target_params, "opt_state": state.opt_state}
+
+
 # --------------------------------------------------------------------------- network heads
 
 

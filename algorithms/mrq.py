@@ -492,6 +492,12 @@ def init(config: Config, key: jax.Array) -> State:
     return State(learner, buffer, rollout, seen, key, jnp.zeros((), jnp.int32))
 
 
+def parameters(state: State) -> Learner:
+    """What training learns (``check_finite`` watches it): online and target networks, optimisers and
+    the reward scales."""
+    return state.learner
+
+
 def act_and_store(spec: EnvSpec, buffer: Replay, rollout: Rollout, seen: jax.Array, stored_action: jax.Array,
                   key: jax.Array) -> tuple[Replay, Rollout, jax.Array, dict]:
     """Step every environment with ``stored_action`` (in ``[-1, 1]`` or discrete) and store it."""

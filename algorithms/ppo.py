@@ -272,6 +272,11 @@ def init(config: Config, key: jax.Array) -> State:
     )
 
 
+def parameters(state: State) -> dict:
+    """What training learns (``check_finite`` watches it): networks, Adam's moments, obs statistics."""
+    return {"params": state.params, "opt_state": state.opt_state, "obs_stats": state.obs_stats}
+
+
 # --------------------------------------------------------------------------- policy
 
 

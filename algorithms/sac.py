@@ -189,6 +189,11 @@ def init(config: Config, key: jax.Array) -> State:
     return State(learner, buffer, rollout_init(spec, config.num_envs, env_key), key, jnp.zeros((), jnp.int32))
 
 
+def parameters(state: State) -> Learner:
+    """What training learns (``check_finite`` watches it): actor, critics, targets, alpha, optimisers."""
+    return state.learner
+
+
 # --------------------------------------------------------------------------- policy and critics
 
 

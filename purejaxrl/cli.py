@@ -26,7 +26,7 @@ import tyro
 
 TRAIN_USAGE = ("usage: purejaxrl train ALGORITHM [--seeds N] [--seed S] [--out DIR] "
                "[--resume DIR [--fallback]] [--sweep.FIELD V1 V2 ...] [--checkpoint-every ROWS] "
-               "[--no-cache] [--no-progress] "
+               "[--check-finite] [--no-cache] [--no-progress] "
                "[--config FILE] [--wandb-project NAME] "
                "[--distributed | --coordinator HOST:PORT --num-processes N --process-id I] [config flags]")
 
@@ -39,6 +39,8 @@ RUNNER_HELP = """runner flags:
                           and continue from the newest intact one (default: stop with an error)
   --sweep.FIELD V1 V2 ..  a grid over a traced config field (repeatable)
   --checkpoint-every INT  log rows between checkpoints (default: a tenth of the run)
+  --check-finite          check losses and parameters after every update; stop at the first
+                          NaN/inf naming seed, sweep point and update (exit status 1)
   --no-cache              do not use the persistent compilation cache
   --no-progress           no progress bar
   --config FILE           a JSON file of Config fields (presets in experiments/configs/);
@@ -89,6 +91,7 @@ def runner_flags() -> argparse.ArgumentParser:
     runner.add_argument("--resume", default=None)
     runner.add_argument("--fallback", action="store_true")
     runner.add_argument("--checkpoint-every", type=int, default=None)
+    runner.add_argument("--check-finite", action="store_true")
     runner.add_argument("--no-cache", action="store_true")
     runner.add_argument("--no-progress", action="store_true")
     runner.add_argument("--config", default=None)
@@ -207,6 +210,7 @@ def run_training(name: str, algo, config, run_args, sweep: dict, resume: bool = 
     import purejaxrl
     from purejaxrl import distributed
     from purejaxrl.compilation_cache import enable_persistent_cache
+    from purejaxrl.finite import NonFiniteError
     from purejaxrl.rundir import CheckpointError, RunDirBusyError
 
     enable_persistent_cache(False if run_args.no_cache else None)
@@ -223,10 +227,14 @@ def run_training(name: str, algo, config, run_args, sweep: dict, resume: bool = 
         result = purejaxrl.run(algo, config, seeds=run_args.seeds, seed=run_args.seed, sweep=sweep or None,
                                out=run_args.out, resume=resume, fallback=resume and run_args.fallback,
                                checkpoint_every=run_args.checkpoint_every,
-                               progress=not run_args.no_progress, wandb=wandb)
+                               progress=not run_args.no_progress, wandb=wandb,
+                               check_finite=run_args.check_finite)
     except (CheckpointError, RunDirBusyError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except NonFiniteError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     if distributed.is_primary():
         print(f"done in {time.perf_counter() - start:.1f}s (compile included)")
         print_summary(result.summary)
@@ -246,6 +254,8 @@ def print_summary(summary: dict) -> None:
         print(f"  mean {entry['mean']:.2f} +- {entry['std']:.2f} (std), IQM {entry['iqm']:.2f} "
               f"[95% CI {low:.2f}, {high:.2f}], {entry['num_seeds']} seeds "
               f"({entry['num_nan']} without episodes)")
+        if entry.get("diverged_seeds"):
+            print(f"  diverged (NaN/inf losses): seeds {entry['diverged_seeds']}")
 
 
 def plot_command(argv: list[str]) -> int:

@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from purejaxrl.config import pytree_dataclass, static
 from purejaxrl.ordered import ordered_sum
@@ -134,3 +135,8 @@ def log_buffer_result(buffer: LogBuffer) -> dict:
     for i, key in enumerate(LAST_KEYS):
         result[key] = buffer.last[:, i]
     return result
+
+
+def stack_rows(rows: list[dict]) -> dict[str, np.ndarray]:
+    """Log rows (host arrays ``[*sweep, seeds]``) as arrays with a trailing rows axis."""
+    return {k: np.stack([np.asarray(r[k]) for r in rows], axis=-1) for k in rows[0]}

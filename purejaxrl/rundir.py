@@ -39,6 +39,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from purejaxrl import distributed
+from purejaxrl.metrics import stack_rows
 from purejaxrl.random import is_typed_key
 
 LOCK_FILE = ".lock"
@@ -198,7 +199,7 @@ class RunDir:
     # ------------------------------------------------------------------ checkpoints
 
     def checkpoint(self, row: int, state: Any, history: list[dict[str, np.ndarray]]) -> None:
-        metrics = {k: np.stack([h[k] for h in history], axis=-1) for k in history[0]}
+        metrics = stack_rows(history)
         leaves = to_host_leaves(state)
         meta = {"rows_done": row + 1, "sha256": {"state": checksums(leaves), "history": checksums(metrics)}}
         self.manager.save(row, args=ocp.args.Composite(

@@ -30,10 +30,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from purejaxrl import distributed, stats
+from purejaxrl import distributed, finite, stats
 from purejaxrl.config import is_int_at_least, sweep_points
 from purejaxrl.config import sweep as make_sweep
-from purejaxrl.metrics import log_buffer_add, log_buffer_init, log_buffer_result, num_log_rows
+from purejaxrl.metrics import log_buffer_add, log_buffer_init, log_buffer_result, num_log_rows, stack_rows
 from purejaxrl.random import is_typed_key
 from purejaxrl.stats import final_returns
 
@@ -60,19 +60,25 @@ def row_bounds(num_iterations: int, rows: int) -> list[tuple[int, int]]:
     return list(zip(starts, starts[1:] + [num_iterations]))
 
 
-def run_chunk(algorithm: Any, length: int, config: Any, state: Any) -> tuple[Any, dict]:
-    """``length`` iterations of ``update`` folded into one log row (``train``'s arithmetic)."""
+def run_chunk(algorithm: Any, length: int, check_finite: bool, config: Any, state: Any
+              ) -> tuple[Any, dict, jax.Array]:
+    """``length`` iterations of ``update`` folded into one log row (``train``'s arithmetic), and
+    ``[update, quantity]`` of the first NaN/inf among the metrics and learned parameters after an
+    update (``purejaxrl.finite``; checked only with ``check_finite``, else ``[-1, -1]``)."""
     update = jax.jit(algorithm.update)
     metric_keys = jax.eval_shape(update, config, state)[1].keys()
 
-    def iteration(carry, _):
-        state, buffer = carry
+    def iteration(carry, index):
+        state, buffer, first = carry
         state, metrics = update(config, state)
-        return (state, log_buffer_add(buffer, 0, metrics)), None
+        if check_finite:
+            flags = finite.nonfinite_flags(algorithm, metrics, state)
+            first = finite.first_nonfinite_add(first, index, flags)
+        return (state, log_buffer_add(buffer, 0, metrics), first), None
 
-    carry = (state, log_buffer_init(metric_keys, 1))
-    (state, buffer), _ = jax.lax.scan(iteration, carry, jnp.arange(length))
-    return state, jax.tree.map(lambda x: x[0], log_buffer_result(buffer))
+    carry = (state, log_buffer_init(metric_keys, 1), finite.first_nonfinite_init())
+    (state, buffer, first), _ = jax.lax.scan(iteration, carry, jnp.arange(length))
+    return state, jax.tree.map(lambda x: x[0], log_buffer_result(buffer)), first
 
 
 def over_seeds(fn: Callable) -> Callable:
@@ -162,6 +168,7 @@ def run(
     progress: bool = True,
     devices: Sequence[Any] | None = None,
     wandb: Any = None,
+    check_finite: bool = False,
 ) -> RunResult:
     """Train ``seeds`` seeds (x every point of ``sweep``) of ``algorithm`` on ``config``.
 
@@ -175,6 +182,12 @@ def run(
     one. One process at a time writes a run directory (``rundir.RunDirBusyError``).
     ``wandb=purejaxrl.wandb_sink.WandB(project=...)`` also logs every row to Weights & Biases
     (offline when no API key is configured).
+
+    Seeds whose losses turn NaN or infinite are reported as they appear (``finite.DivergenceWarning``)
+    and listed in ``summary["diverged_seeds"]``. ``check_finite=True`` also checks the metrics and
+    learned parameters after every update and stops the run with ``finite.NonFiniteError`` naming the
+    seed, sweep point, update and quantity of the first NaN/inf (the diverged row is logged, not
+    checkpointed).
     """
     from purejaxrl import rundir  # local: orbax is only imported when a run dir is used
 
@@ -186,6 +199,8 @@ def run(
         raise ValueError("resume=True needs the run directory: pass out=...")
     if fallback and not resume:
         raise ValueError("fallback=True only applies when resuming (resume=True)")
+    if not isinstance(check_finite, bool):
+        raise TypeError(f"check_finite must be True or False, got {check_finite!r}")
     if wandb is not None:
         from purejaxrl.wandb_sink import WandB
 
@@ -213,10 +228,12 @@ def run(
             sink = WandbSink(wandb, record, points, None if out is None else pathlib.Path(out), resume)
 
         def chunk_program(length: int) -> Callable:
-            chunk = functools.partial(run_chunk, algorithm, length)
+            chunk = functools.partial(run_chunk, algorithm, length, check_finite)
             return jax.jit(batched(chunk, config_axes, x_per_point=True), donate_argnums=1)
 
         chunk_programs = {length: chunk_program(length) for length in {end - start for start, end in bounds}}
+        watched = quantity_names(algorithm, configs, config_axes, state) if check_finite else []
+        monitor = finite.DivergenceMonitor(points, history)
 
         steps_done = bounds[len(history) - 1][1] * config.steps_per_iteration if history else 0
         total_steps = config.num_iterations * config.steps_per_iteration
@@ -224,10 +241,15 @@ def run(
         started = time.perf_counter()
         for row in range(len(history), rows):
             start, end = bounds[row]
-            state, row_metrics = chunk_programs[end - start](configs, state)
+            state, row_metrics, first_nonfinite = chunk_programs[end - start](configs, state)
             history.append(jax.tree.map(np.asarray, distributed.to_host(row_metrics)))
             if directory is not None:
                 directory.append_row(row, history[-1])
+            if check_finite:
+                finite.raise_first_nonfinite(np.asarray(distributed.to_host(first_nonfinite)), watched, start,
+                                             config.num_iterations, config.steps_per_iteration, points)
+            monitor.observe(row, history[-1])
+            if directory is not None:
                 if (row + 1) % every == 0 or row + 1 == rows:
                     directory.checkpoint(row, state, history)
             if sink is not None:
@@ -235,7 +257,7 @@ def run(
             bar.update(end * config.steps_per_iteration, history[-1])
         bar.close()
 
-        metrics = {k: np.stack([h[k] for h in history], axis=-1) for k in history[0]}
+        metrics = stack_rows(history)
         summary = summarize(metrics, points, seeds, time.perf_counter() - started)
         if directory is not None:
             directory.finish(summary, metrics)
@@ -246,6 +268,13 @@ def run(
     finally:
         if directory is not None:
             directory.close()
+
+
+def quantity_names(algorithm: Any, configs: Any, config_axes: Any, states: Any) -> list[str]:
+    """What ``check_finite`` watches, by name (metric keys and parameter paths do not depend on the
+    seed and sweep axes, so the batched shapes name them)."""
+    _, metrics = jax.eval_shape(batched(algorithm.update, config_axes, x_per_point=True), configs, states)
+    return finite.quantity_names(algorithm, metrics, states)
 
 
 def algorithm_of(record: dict) -> ModuleType:
@@ -284,18 +313,22 @@ def load(algorithm: Any, out: str | pathlib.Path) -> tuple[Any, Any, int]:
 
 
 def summarize(metrics: dict[str, np.ndarray], points: list[dict] | None, seeds: int, wall_s: float) -> dict:
-    """Per-seed final returns with mean, IQM and bootstrap CIs (``stats.summarize``), per sweep point."""
+    """Per-seed final returns with mean, IQM and bootstrap CIs (``stats.summarize``) and the seeds
+    whose losses turned NaN/inf (``diverged_seeds``), per sweep point."""
     finals = final_returns(metrics)
 
-    def one(values: np.ndarray) -> dict:
-        return {"final_returns": [float(v) for v in values], **stats.summarize(values)}
+    diverged = finite.diverged_seeds(metrics)
+
+    def one(values: np.ndarray, bad: np.ndarray) -> dict:
+        return {"final_returns": [float(v) for v in values], **stats.summarize(values),
+                "diverged_seeds": [int(i) for i in np.flatnonzero(bad)]}
 
     summary = {"seeds": seeds, "env_steps": int(np.max(metrics["env_steps"])),
                "wall_seconds": round(wall_s, 3)}
     if points is None:
-        summary.update(one(finals))
+        summary.update(one(finals, diverged))
     else:
-        summary["sweep"] = [{"point": p, **one(f)} for p, f in zip(points, finals)]
+        summary["sweep"] = [{"point": p, **one(f, d)} for p, f, d in zip(points, finals, diverged)]
     return summary
 
 
