@@ -60,6 +60,7 @@ from purejaxrl.config import (
     frozen_kwargs,
     pytree_dataclass,
     require,
+    require_bools,
     require_ints,
     static,
 )
@@ -196,9 +197,7 @@ def validate(config: Config) -> None:
     require_ints(config, ("target_update_period",))
     require_ints(config, ("num_atoms",), minimum=2)
     require_ints(config, ("num_quantiles",), minimum=1)
-    for name in ("double", "anneal_lr"):
-        require(isinstance(getattr(config, name), (bool, np.bool_)), config, name,
-                f"must be True or False, got {getattr(config, name)!r}")
+    require_bools(config, ("double", "anneal_lr"))
     require_mlp(config)
     spec = make_env_spec(config.env, config.env_kwargs)
     require(not spec.continuous, config, "env",
@@ -207,7 +206,7 @@ def validate(config: Config) -> None:
     if config.lr is not None:
         check(config, "lr", lambda v: v > 0, "positive")
     check(config, "adam_eps", lambda v: v > 0, "positive")
-    check(config, "max_grad_norm", lambda v: v > 0, "positive")
+    check(config, "max_grad_norm", lambda v: v > 0, "positive", allow_inf=True)
     check(config, "gamma", lambda v: (v >= 0) & (v <= 1), "in [0, 1]")
     check(config, "epsilon_start", lambda v: (v >= 0) & (v <= 1), "in [0, 1]")
     check(config, "epsilon_end", lambda v: (v >= 0) & (v <= 1), "in [0, 1]")

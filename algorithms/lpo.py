@@ -36,7 +36,7 @@ import numpy as np
 import optax
 from purejaxrl.algorithms import ppo
 
-from purejaxrl.config import ConfigError, frozen_kwargs, is_int_at_least, vmap_axes
+from purejaxrl.config import ConfigError, check, frozen_kwargs, require_bools, require_ints, vmap_axes
 from purejaxrl.losses import lpo_drift, lpo_init, lpo_is_temporal
 from purejaxrl.runner import batched, place, seed_sharding
 from purejaxrl.stats import final_returns
@@ -118,23 +118,24 @@ class MetaConfig:
     baseline_seeds: int = 16
 
     def __post_init__(self):
-        envs = (self.envs,) if isinstance(self.envs, str) else tuple(self.envs)
-        object.__setattr__(self, "envs", envs)
+        envs = (self.envs,) if isinstance(self.envs, str) else self.envs
+        if not isinstance(envs, (tuple, list)) or not all(isinstance(env, str) for env in envs):
+            raise ConfigError(f"MetaConfig.envs must be environment ids (strings), got {self.envs!r}")
+        object.__setattr__(self, "envs", tuple(envs))
         object.__setattr__(self, "ppo", frozen_kwargs(self.ppo))
         if self.normalize is None:
             object.__setattr__(self, "normalize", len(envs) > 1)
-        for name in ("population_size", "num_seeds", "generations", "baseline_seeds"):
-            if not is_int_at_least(getattr(self, name), 1):
-                raise ConfigError(f"MetaConfig.{name} must be a positive integer, "
-                                  f"got {getattr(self, name)!r}")
+        require_ints(self, ("population_size", "num_seeds", "generations", "baseline_seeds"))
+        require_bools(self, ("temporal", "drift_clip", "normalize"))
         if self.population_size % 2:
             raise ConfigError(f"MetaConfig.population_size must be even (antithetic pairs), "
                               f"got {self.population_size}")
         if not envs or len(set(envs)) != len(envs):
             raise ConfigError(f"MetaConfig.envs needs at least one environment, each once, got {envs}")
         for name in ("std", "lr"):
-            if not float(getattr(self, name)) > 0:
-                raise ConfigError(f"MetaConfig.{name} must be positive, got {getattr(self, name)!r}")
+            if getattr(self, name) is None:  # check() lets None through (for jax's pytree sentinels)
+                raise ConfigError(f"MetaConfig.{name} must be a positive number, got None")
+            check(self, name, lambda v: v > 0, "positive")
         reserved = {"env", "objective", "drift_params", "drift_clip"} & set(dict(self.ppo))
         if reserved:
             raise ConfigError(f"MetaConfig.ppo: {sorted(reserved)} are set by meta-training itself "

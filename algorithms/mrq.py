@@ -69,7 +69,16 @@ import numpy as np
 import optax
 
 from purejaxrl import random
-from purejaxrl.config import check, frozen_kwargs, pytree_dataclass, require, require_ints, static
+from purejaxrl.config import (
+    check,
+    concrete_values,
+    frozen_kwargs,
+    pytree_dataclass,
+    require,
+    require_bools,
+    require_ints,
+    static,
+)
 from purejaxrl.distributional import huber, symexp_bins, two_hot
 from purejaxrl.distributions import log_softmax
 from purejaxrl.env_spec import EnvSpec, require_registered_env
@@ -213,6 +222,7 @@ def validate(config: Config) -> None:
     require_ints(config, ("target_update_period", "encoder_horizon", "value_horizon", "zs_dim", "za_dim",
                           "zsa_dim", "encoder_hidden", "value_hidden", "policy_hidden"))
     require_ints(config, ("num_bins",), minimum=2)
+    require_bools(config, ("prioritized",))
     require(config.learning_starts >= 1, config, "learning_starts",
             "must be at least 1: the encoder's first burst samples the buffer")
     first = config.warmup_iterations * config.num_envs + config.steps_per_iteration
@@ -235,12 +245,21 @@ def validate(config: Config) -> None:
                 f"needs vector or image [H, W, C] observations, got shape {spec.obs_shape}")
     for name in ("gamma", "priority_alpha"):
         check(config, name, lambda v: (v >= 0) & (v <= 1), "in [0, 1]")
-    for name in ("encoder_lr", "value_lr", "policy_lr", "value_grad_clip", "gumbel_tau", "min_priority"):
+    for name in ("encoder_lr", "value_lr", "policy_lr", "gumbel_tau", "min_priority"):
         check(config, name, lambda v: v > 0, "positive")
-    for name in ("exploration_noise", "target_policy_noise", "noise_clip", "dynamics_weight", "reward_weight",
+    check(config, "value_grad_clip", lambda v: v > 0, "positive", allow_inf=True)
+    for name in ("exploration_noise", "target_policy_noise", "dynamics_weight", "reward_weight",
                  "done_weight", "encoder_weight_decay", "value_weight_decay", "policy_weight_decay",
                  "pre_activation_weight"):
         check(config, name, lambda v: v >= 0, "non-negative")
+    check(config, "noise_clip", lambda v: v >= 0, "non-negative", allow_inf=True)
+    for name in ("reward_symlog_low", "reward_symlog_high"):
+        check(config, name, lambda v: np.isfinite(v), "a number")
+    low, high = concrete_values(config.reward_symlog_low), concrete_values(config.reward_symlog_high)
+    if low is not None and high is not None:
+        require(bool(np.all(high > low)), config, "reward_symlog_high",
+                f"must be greater than reward_symlog_low = {config.reward_symlog_low!r}, "
+                f"got {config.reward_symlog_high!r}")
 
 
 def env_spec(config: Config) -> EnvSpec:

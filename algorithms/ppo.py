@@ -31,7 +31,16 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from purejaxrl import random
-from purejaxrl.config import check, frozen_kwargs, pytree_dataclass, require, require_ints, static
+from purejaxrl.config import (
+    check,
+    frozen_kwargs,
+    pytree_dataclass,
+    require,
+    require_bools,
+    require_ints,
+    require_step_budget,
+    static,
+)
 from purejaxrl.distributions import (
     categorical_entropy,
     categorical_log_prob,
@@ -156,8 +165,9 @@ class Config:
 def validate(config: Config) -> None:
     """Raise ``ConfigError`` naming the field of an impossible config."""
     require_registered_env(config)
-    require_ints(config, ("total_timesteps", "num_envs", "num_steps", "num_epochs", "num_minibatches",
-                          "num_log_points"))
+    require_step_budget(config)
+    require_ints(config, ("num_envs", "num_steps", "num_epochs", "num_minibatches", "num_log_points"))
+    require_bools(config, ("anneal_lr", "clip_value_loss", "normalize_obs", "drift_clip"))
     require(
         config.batch_size % config.num_minibatches == 0, config, "num_minibatches",
         f"num_envs * num_steps = {config.batch_size} is not divisible by "
@@ -169,16 +179,17 @@ def validate(config: Config) -> None:
         f"(num_envs * num_steps = {config.batch_size})",
     )
     require_mlp(config)
+    env_spec(config)  # the action space is one PPO handles, the env kwargs are accepted
     require(config.objective in OBJECTIVES, config, "objective",
             f"unknown {config.objective!r}; choose one of {list(OBJECTIVES)}")
     require_drift_params(config)
     check(config, "lr", lambda v: v > 0, "positive")
     check(config, "gamma", lambda v: (v >= 0) & (v <= 1), "in [0, 1]")
     check(config, "gae_lambda", lambda v: (v >= 0) & (v <= 1), "in [0, 1]")
-    check(config, "clip_eps", lambda v: v > 0, "positive")
+    check(config, "clip_eps", lambda v: v > 0, "positive", allow_inf=True)
     check(config, "ent_coef", lambda v: np.isfinite(v), "finite")
     check(config, "vf_coef", lambda v: v >= 0, "non-negative")
-    check(config, "max_grad_norm", lambda v: v > 0, "positive")
+    check(config, "max_grad_norm", lambda v: v > 0, "positive", allow_inf=True)
     check(config, "dpo_alpha", lambda v: v > 0, "positive")
     check(config, "dpo_beta", lambda v: v > 0, "positive")
 

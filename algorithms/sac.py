@@ -122,6 +122,7 @@ def validate(config: Config) -> None:
     require_registered_env(config)
     require_replay_budget(config)
     require_mlp(config)
+    env_spec(config)  # the action space is one SAC handles, the env kwargs are accepted
     check(config, "lr", lambda v: v > 0, "positive")
     check(config, "gamma", lambda v: (v >= 0) & (v <= 1), "in [0, 1]")
     check(config, "tau", lambda v: (v > 0) & (v <= 1), "in (0, 1]")

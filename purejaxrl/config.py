@@ -76,13 +76,22 @@ def concrete_values(value: Any) -> np.ndarray | None:
     return None
 
 
-def check(config: Any, name: str, ok: Callable[[np.ndarray], Any], requirement: str) -> None:
-    """Raise ``ConfigError`` if the concrete value of field ``name`` fails ``ok``."""
+def check(config: Any, name: str, ok: Callable[[np.ndarray], Any], requirement: str,
+          allow_inf: bool = False) -> None:
+    """Raise ``ConfigError`` if the concrete value of numeric field ``name`` fails ``ok``, is not a
+    number (a string, a bool), or is NaN or infinite (infinity passes with ``allow_inf``, where it
+    means "off", as for a clipping threshold)."""
     raw = getattr(config, name)
+    if isinstance(raw, (str, bool, np.bool_)):
+        raise ConfigError(f"{type(config).__name__}.{name} must be a number ({requirement}), got {raw!r}")
     value = concrete_values(raw)
     if value is None:
         return
-    if not np.all(ok(value)):
+    if not np.issubdtype(value.dtype, np.number):
+        raise ConfigError(f"{type(config).__name__}.{name} must be a number ({requirement}), got {raw!r}")
+    finite = np.isfinite(value) | (allow_inf & np.isposinf(value))
+    if not np.all(finite & ok(value)):
+        requirement = requirement if allow_inf else f"{requirement} and finite"
         raise ConfigError(f"{type(config).__name__}.{name} must be {requirement}, got {raw!r}")
 
 
@@ -105,6 +114,25 @@ def require_ints(config: Any, names: Iterable[str], minimum: int = 1) -> None:
         require(is_int_at_least(value, minimum), config, name, f"must be {kind}, got {value!r}")
 
 
+def require_bools(config: Any, names: Iterable[str]) -> None:
+    """Raise ``ConfigError`` unless every field in ``names`` is ``True`` or ``False``."""
+    for name in names:
+        value = getattr(config, name)
+        require(isinstance(value, (bool, np.bool_)), config, name, f"must be True or False, got {value!r}")
+
+
+MAX_ENV_STEPS = 2**31 - 1  # env steps are counted in int32 (jax's default integer)
+
+
+def require_step_budget(config: Any) -> None:
+    """Raise ``ConfigError`` unless ``total_timesteps`` is a positive integer that the int32 step
+    counters can hold."""
+    require_ints(config, ("total_timesteps",))
+    require(config.total_timesteps <= MAX_ENV_STEPS, config, "total_timesteps",
+            f"must be at most 2**31 - 1 = {MAX_ENV_STEPS:,} (env steps are counted in int32), "
+            f"got {config.total_timesteps:,}")
+
+
 def frozen_kwargs(kwargs: Mapping[str, Any] | Iterable[Any] | None) -> tuple:
     """A hashable, order-independent form of keyword arguments for static fields.
 
@@ -114,6 +142,8 @@ def frozen_kwargs(kwargs: Mapping[str, Any] | Iterable[Any] | None) -> tuple:
     """
     if kwargs is None:
         return ()
+    if isinstance(kwargs, str) or not isinstance(kwargs, (Mapping, Iterable)):
+        raise ConfigError(f"keyword arguments must be a mapping or (key, value) pairs, got {kwargs!r}")
     items = kwargs.items() if isinstance(kwargs, Mapping) else kwargs
     pairs = []
     for item in items:
@@ -175,6 +205,10 @@ def sweep(config: T, **grid: Iterable[Any]) -> tuple[T, T]:
                 f"{type(config).__name__}.{name} is static (it fixes shapes or choices) and "
                 "cannot be vmapped; run one sweep per value instead"
             )
+    for name, values in grid.items():
+        if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+            raise ConfigError(f"sweep over {type(config).__name__}.{name} needs a list of values, "
+                              f"got {values!r}")
     columns = {name: list(values) for name, values in grid.items()}
     for name, values in columns.items():
         if not values:

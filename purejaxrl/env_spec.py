@@ -34,7 +34,10 @@ class EnvSpec(NamedTuple):
 @functools.lru_cache(maxsize=64)
 def env_spec(env_id: str, env_kwargs: tuple) -> EnvSpec:
     """The spec of ``envs.make(env_id, **dict(env_kwargs))`` (cached; built trace-safely)."""
-    env, env_params = envs.make_cached(env_id, env_kwargs)
+    try:
+        env, env_params = envs.make_cached(env_id, env_kwargs)
+    except TypeError as error:  # the environment's constructor refused a keyword
+        raise ConfigError(f"Config.env_kwargs: {error}") from error
     obs_space = env.observation_space(env_params)
     action_space = env.action_space(env_params)
     if isinstance(action_space, envs.spaces.Discrete):

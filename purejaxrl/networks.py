@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from purejaxrl import random
-from purejaxrl.config import require
+from purejaxrl.config import is_int_at_least, require
 from purejaxrl.ordered import ordered_sum
 
 ACTIVATIONS = {
@@ -214,7 +214,7 @@ def flatten_obs(obs: jax.Array, obs_shape: tuple[int, ...]) -> jax.Array:
 def require_mlp(config) -> None:
     """Raise ``ConfigError`` unless ``config.hidden_sizes`` are positive widths and
     ``config.activation`` is one of ``ACTIVATIONS``."""
-    require(len(config.hidden_sizes) >= 1 and all(int(h) >= 1 for h in config.hidden_sizes),
+    require(len(config.hidden_sizes) >= 1 and all(is_int_at_least(h, 1) for h in config.hidden_sizes),
             config, "hidden_sizes", f"must be positive layer widths, got {config.hidden_sizes!r}")
     require(config.activation in ACTIVATIONS, config, "activation",
             f"unknown {config.activation!r}; choose one of {sorted(ACTIVATIONS)}")

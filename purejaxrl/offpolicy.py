@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from purejaxrl.config import require, require_ints
+from purejaxrl.config import require, require_ints, require_step_budget
 from purejaxrl.env_spec import EnvSpec
 from purejaxrl.metrics import EpisodeStats, episode_stats_init, episode_stats_step, finished_episode_metrics
 
@@ -37,7 +37,8 @@ def require_replay_sizes(config: Any) -> None:
     """Raise ``ConfigError`` (before anything is compiled) unless the sizes every off-policy
     config shares fit together: positive sizes, at least one step of every environment in the
     budget and in the buffer, and a batch no larger than the buffer."""
-    require_ints(config, ("total_timesteps", "num_envs", "buffer_size", "batch_size", "num_log_points"))
+    require_step_budget(config)
+    require_ints(config, ("num_envs", "buffer_size", "batch_size", "num_log_points"))
     require_ints(config, ("learning_starts",), minimum=0)
     require(config.total_timesteps >= config.num_envs, config, "total_timesteps",
             f"{config.total_timesteps} is less than one step of the {config.num_envs} environments")

@@ -193,6 +193,12 @@ def run(
 
     if not is_int_at_least(seeds, 1):
         raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
+    if not is_int_at_least(seed, -(2**63)):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    if not is_int_at_least(keep_checkpoints, 1):
+        raise ValueError(f"keep_checkpoints must be a positive integer, got {keep_checkpoints!r}")
+    if devices is not None and not list(devices):
+        raise ValueError("devices is empty: pass at least one device, or None for all of them")
     if checkpoint_every is not None and not is_int_at_least(checkpoint_every, 1):
         raise ValueError(f"checkpoint_every must be a positive integer, got {checkpoint_every!r}")
     if resume and out is None:

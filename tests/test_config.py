@@ -6,6 +6,7 @@ import pytest
 from purejaxrl.algorithms import ppo
 
 from purejaxrl import ConfigError, sweep, sweep_points
+from purejaxrl.config import frozen_kwargs
 
 
 def test_config_is_a_frozen_pytree_with_static_and_traced_fields():
@@ -38,7 +39,16 @@ def test_config_is_a_frozen_pytree_with_static_and_traced_fields():
         ({"drift_clip": True}, "drift_clip"),
         ({"objective": "dpo", "dpo_alpha": 0.0}, "dpo_alpha"),
         ({"hidden_sizes": ()}, "hidden_sizes"),
+        ({"hidden_sizes": (64.5,)}, "hidden_sizes"),
         ({"env": "CartPol-v1"}, "env"),
+        ({"lr": float("inf")}, "lr"),
+        ({"lr": "3e-4"}, "lr"),
+        ({"lr": True}, "lr"),
+        ({"vf_coef": float("nan")}, "vf_coef"),
+        ({"normalize_obs": "yes"}, "normalize_obs"),
+        ({"anneal_lr": 1}, "anneal_lr"),
+        ({"total_timesteps": 2**31}, "total_timesteps"),
+        ({"env_kwargs": {"nope": 1}}, "env_kwargs"),
     ],
 )
 def test_bad_configs_raise_errors_naming_the_field(changes, field):
@@ -52,12 +62,20 @@ def test_unknown_env_suggests_close_names():
 
 
 def test_env_kwargs_accept_mapping_pairs_and_cli_strings():
-    a = ppo.Config(env_kwargs={"b": 2, "a": 1})
-    b = ppo.Config(env_kwargs=["a=1", "b=2"])
-    assert a.env_kwargs == b.env_kwargs == (("a", 1), ("b", 2))
-    hash(a)  # static fields must be hashable
-    with pytest.raises(ConfigError, match="key=value"):
-        ppo.Config(env_kwargs=["a"])
+    assert frozen_kwargs({"b": 2, "a": 1}) == frozen_kwargs(["a=1", "b=2"]) == (("a", 1), ("b", 2))
+    assert frozen_kwargs([["a", [1, 2]]]) == (("a", (1, 2)),)  # a run directory's JSON lists
+    for bad, match in ((["a"], "key=value"), ("a=1", "mapping or"), (3, "mapping or")):
+        with pytest.raises(ConfigError, match=match):
+            frozen_kwargs(bad)
+    config = ppo.Config(env="brax/inverted_pendulum", env_kwargs={"backend": "spring"})
+    hash(config)  # static fields must be hashable
+
+
+def test_infinity_is_accepted_only_where_it_switches_clipping_off():
+    config = ppo.Config(clip_eps=float("inf"), max_grad_norm=float("inf"))
+    assert config.clip_eps == config.max_grad_norm == float("inf")
+    with pytest.raises(ConfigError, match=r"Config\.clip_eps must be positive, got -inf"):
+        ppo.Config(clip_eps=float("-inf"))
 
 
 def test_sweep_builds_a_row_major_grid_and_in_axes():
@@ -79,6 +97,10 @@ def test_sweep_rejects_static_unknown_and_invalid_values():
         sweep(ppo.Config(), learning_rate=[1.0])
     with pytest.raises(ConfigError, match="lr"):
         sweep(ppo.Config(), lr=[1e-3, -1.0])
+    with pytest.raises(ConfigError, match="needs a list of values, got 0.1"):
+        sweep(ppo.Config(), lr=0.1)
+    with pytest.raises(ConfigError, match="must be a number"):
+        sweep(ppo.Config(), lr=["fast"])
 
 
 @pytest.mark.parametrize(("name", "env", "env_kwargs"), [

@@ -63,6 +63,9 @@ def assert_same_leaves(tree_a, tree_b):
     ({"total_timesteps": 3}, "total_timesteps"),
     ({"hidden_sizes": ()}, "hidden_sizes"),
     ({"anneal_lr": "yes"}, "anneal_lr"),
+    ({"adam_eps": float("inf")}, "adam_eps"),
+    ({"epsilon_start": float("nan")}, "epsilon_start"),
+    ({"env_kwargs": {"nope": 1}}, "env_kwargs"),
     ({"batch_size": 50_001}, "batch_size"),
     ({"learning_starts": 500_001}, "learning_starts"),
 ])

@@ -120,6 +120,10 @@ def test_drift_files_round_trip_and_bad_names_are_named(tmp_path):
     ({"envs": ("CartPole-v1", "CartPole-v1")}, "envs"),
     ({"ppo": {"objective": "dpo"}}, "ppo"),
     ({"ppo": {"env": "Acrobot-v1"}}, "ppo"),
+    ({"std": None}, "std"),
+    ({"lr": float("inf")}, "lr"),
+    ({"temporal": "yes"}, "temporal"),
+    ({"envs": ("CartPole-v1", 3)}, "envs"),
 ])
 def test_bad_meta_configs_name_the_field(changes, field):
     with pytest.raises(ConfigError, match=rf"MetaConfig\.{field}"):

@@ -49,6 +49,10 @@ def batched_run(request):
     ({"priority_alpha": -0.1}, "priority_alpha"),
     ({"value_lr": 0.0}, "value_lr"),
     ({"num_bins": 1}, "num_bins"),
+    ({"prioritized": "no"}, "prioritized"),
+    ({"reward_symlog_low": float("nan")}, "reward_symlog_low"),
+    ({"reward_symlog_low": 20.0}, "reward_symlog_high"),
+    ({"dynamics_weight": float("inf")}, "dynamics_weight"),
     ({"env": "Breakout-MinAtar", "cnn_layers": ((32, 3, 2), (32, 3, 2), (32, 3, 2))}, "cnn_layers"),
 ])
 def test_impossible_configs_name_the_field(overrides, field):

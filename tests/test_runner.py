@@ -85,6 +85,13 @@ def test_bad_arguments_are_clear_errors(tmp_path):
         purejaxrl.run(ppo, CONFIG, seeds=2, resume=True, progress=False)
     with pytest.raises(FileNotFoundError, match="not a run directory"):
         purejaxrl.run(ppo, CONFIG, seeds=2, out=tmp_path / "nothing", resume=True, progress=False)
+    with pytest.raises(ValueError, match="seed must be an integer, got '0'"):
+        purejaxrl.run(ppo, CONFIG, seeds=2, seed="0", progress=False)
+    with pytest.raises(ValueError, match="keep_checkpoints must be a positive integer, got 0"):
+        purejaxrl.run(ppo, CONFIG, seeds=2, out=tmp_path / "bad", keep_checkpoints=0, progress=False)
+    with pytest.raises(ValueError, match="devices is empty"):
+        purejaxrl.run(ppo, CONFIG, seeds=2, devices=[], progress=False)
+    assert not (tmp_path / "bad").exists()
 
 
 KILLED_RUN = textwrap.dedent("""

@@ -27,6 +27,11 @@ CARTPOLE = sac.Config(env="CartPole-v1", total_timesteps=240, num_envs=2, buffer
     ("target_entropy_scale", 1.5, "target_entropy_scale"),
     ("batch_size", 100_001, "larger than the replay buffer"),
     ("learning_starts", 20_001, "learning would never start"),
+    ("lr", float("inf"), r"Config\.lr must be positive and finite"),
+    ("init_alpha", "1", r"Config\.init_alpha must be a number"),
+    ("hidden_sizes", ("64",), "hidden_sizes"),
+    ("env_kwargs", {"nope": 1}, "Config.env_kwargs: bad keyword arguments"),
+    ("total_timesteps", 2**31, "counted in int32"),
 ])
 def test_bad_configs_name_the_field(field, value, match):
     with pytest.raises(ConfigError, match=match):
