@@ -72,7 +72,7 @@ from purejaxrl.distributional import (
     quantile_midpoints,
 )
 from purejaxrl.distributions import log_softmax
-from purejaxrl.env_spec import EnvSpec, require_registered_env
+from purejaxrl.env_spec import EnvSpec, checked_env_spec, require_registered_env
 from purejaxrl.env_spec import env_spec as make_env_spec
 from purejaxrl.loop import scan_iterations
 from purejaxrl.networks import flatten_obs, mlp_apply, mlp_init, require_mlp
@@ -199,7 +199,7 @@ def validate(config: Config) -> None:
     require_ints(config, ("num_quantiles",), minimum=1)
     require_bools(config, ("double", "anneal_lr"))
     require_mlp(config)
-    spec = make_env_spec(config.env, config.env_kwargs)
+    spec = checked_env_spec(config)
     require(not spec.continuous, config, "env",
             f"{config.variant} needs a discrete action space; {config.env!r} has a continuous one "
             "(use sac or ppo)")

@@ -81,7 +81,7 @@ from purejaxrl.config import (
 )
 from purejaxrl.distributional import huber, symexp_bins, two_hot
 from purejaxrl.distributions import log_softmax
-from purejaxrl.env_spec import EnvSpec, require_registered_env
+from purejaxrl.env_spec import EnvSpec, checked_env_spec, require_registered_env
 from purejaxrl.env_spec import env_spec as make_env_spec
 from purejaxrl.loop import scan_iterations
 from purejaxrl.metrics import merge_finished_episode_metrics
@@ -237,7 +237,7 @@ def validate(config: Config) -> None:
     for name in ("encoder_activation", "value_activation", "policy_activation"):
         require(getattr(config, name) in ACTIVATIONS, config, name,
                 f"unknown {getattr(config, name)!r}; choose one of {sorted(ACTIVATIONS)}")
-    spec = env_spec(config)
+    spec = checked_env_spec(config)
     if len(spec.obs_shape) == 3:
         cnn_flat_size(config, spec.obs_shape)
     else:

@@ -48,7 +48,7 @@ from purejaxrl.distributions import (
     gaussian_entropy,
     gaussian_log_prob,
 )
-from purejaxrl.env_spec import EnvSpec, require_registered_env
+from purejaxrl.env_spec import EnvSpec, checked_env_spec, require_registered_env
 from purejaxrl.env_spec import env_spec as make_env_spec
 from purejaxrl.loop import scan_iterations
 from purejaxrl.losses import (
@@ -179,7 +179,7 @@ def validate(config: Config) -> None:
         f"(num_envs * num_steps = {config.batch_size})",
     )
     require_mlp(config)
-    env_spec(config)  # the action space is one PPO handles, the env kwargs are accepted
+    checked_env_spec(config)  # builds: the env kwargs are accepted, the action space is usable
     require(config.objective in OBJECTIVES, config, "objective",
             f"unknown {config.objective!r}; choose one of {list(OBJECTIVES)}")
     require_drift_params(config)

@@ -37,7 +37,7 @@ from purejaxrl.distributions import (
     squashed_gaussian_mode,
     squashed_gaussian_sample,
 )
-from purejaxrl.env_spec import EnvSpec, require_registered_env
+from purejaxrl.env_spec import EnvSpec, checked_env_spec, require_registered_env
 from purejaxrl.env_spec import env_spec as make_env_spec
 from purejaxrl.loop import scan_iterations
 from purejaxrl.networks import (
@@ -122,7 +122,7 @@ def validate(config: Config) -> None:
     require_registered_env(config)
     require_replay_budget(config)
     require_mlp(config)
-    env_spec(config)  # the action space is one SAC handles, the env kwargs are accepted
+    checked_env_spec(config)  # builds: the env kwargs are accepted, the action space is usable
     check(config, "lr", lambda v: v > 0, "positive")
     check(config, "gamma", lambda v: (v >= 0) & (v <= 1), "in [0, 1]")
     check(config, "tau", lambda v: (v > 0) & (v <= 1), "in (0, 1]")

@@ -76,6 +76,12 @@ def concrete_values(value: Any) -> np.ndarray | None:
     return None
 
 
+def config_name(config: Any) -> str:
+    """``ppo.Config``: the config's class with the last part of its module, so an error names the
+    algorithm (every algorithm's class is called ``Config``)."""
+    return f"{type(config).__module__.rsplit('.', 1)[-1]}.{type(config).__qualname__}"
+
+
 def check(config: Any, name: str, ok: Callable[[np.ndarray], Any], requirement: str,
           allow_inf: bool = False) -> None:
     """Raise ``ConfigError`` if the concrete value of numeric field ``name`` fails ``ok``, is not a
@@ -83,22 +89,22 @@ def check(config: Any, name: str, ok: Callable[[np.ndarray], Any], requirement: 
     means "off", as for a clipping threshold)."""
     raw = getattr(config, name)
     if isinstance(raw, (str, bool, np.bool_)):
-        raise ConfigError(f"{type(config).__name__}.{name} must be a number ({requirement}), got {raw!r}")
+        raise ConfigError(f"{config_name(config)}.{name} must be a number ({requirement}), got {raw!r}")
     value = concrete_values(raw)
     if value is None:
         return
     if not np.issubdtype(value.dtype, np.number):
-        raise ConfigError(f"{type(config).__name__}.{name} must be a number ({requirement}), got {raw!r}")
+        raise ConfigError(f"{config_name(config)}.{name} must be a number ({requirement}), got {raw!r}")
     finite = np.isfinite(value) | (allow_inf & np.isposinf(value))
     if not np.all(finite & ok(value)):
         requirement = requirement if allow_inf else f"{requirement} and finite"
-        raise ConfigError(f"{type(config).__name__}.{name} must be {requirement}, got {raw!r}")
+        raise ConfigError(f"{config_name(config)}.{name} must be {requirement}, got {raw!r}")
 
 
 def require(condition: bool, config: Any, name: str, message: str) -> None:
     """Raise ``ConfigError`` naming field ``name`` unless ``condition``."""
     if not condition:
-        raise ConfigError(f"{type(config).__name__}.{name}: {message}")
+        raise ConfigError(f"{config_name(config)}.{name}: {message}")
 
 
 def is_int_at_least(value: Any, minimum: int) -> bool:
@@ -199,20 +205,20 @@ def sweep(config: T, **grid: Iterable[Any]) -> tuple[T, T]:
     traced = set(traced_fields(config))
     for name in grid:
         if name not in {f.name for f in dataclasses.fields(config)}:
-            raise ConfigError(f"{type(config).__name__} has no field {name!r} to sweep")
+            raise ConfigError(f"{config_name(config)} has no field {name!r} to sweep")
         if name not in traced:
             raise ConfigError(
-                f"{type(config).__name__}.{name} is static (it fixes shapes or choices) and "
+                f"{config_name(config)}.{name} is static (it fixes shapes or choices) and "
                 "cannot be vmapped; run one sweep per value instead"
             )
     for name, values in grid.items():
         if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-            raise ConfigError(f"sweep over {type(config).__name__}.{name} needs a list of values, "
+            raise ConfigError(f"sweep over {config_name(config)}.{name} needs a list of values, "
                               f"got {values!r}")
     columns = {name: list(values) for name, values in grid.items()}
     for name, values in columns.items():
         if not values:
-            raise ConfigError(f"sweep over {type(config).__name__}.{name} got no values")
+            raise ConfigError(f"sweep over {config_name(config)}.{name} got no values")
     points = list(itertools.product(*columns.values()))
     batched = {name: _as_32bit([point[i] for point in points]) for i, name in enumerate(columns)}
     configs = dataclasses.replace(config, **batched)  # validates every grid point

@@ -14,7 +14,16 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from purejaxrl import envs
-from purejaxrl.config import ConfigError, require
+from purejaxrl.config import ConfigError, config_name, require
+
+
+class UnusableEnvironment(ConfigError):
+    """The environment cannot be built or has an action space no algorithm here handles;
+    ``field`` is the config field to blame (``env`` or ``env_kwargs``)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"Config.{field}: {message}")
+        self.field, self.reason = field, message
 
 
 class EnvSpec(NamedTuple):
@@ -37,7 +46,12 @@ def env_spec(env_id: str, env_kwargs: tuple) -> EnvSpec:
     try:
         env, env_params = envs.make_cached(env_id, env_kwargs)
     except TypeError as error:  # the environment's constructor refused a keyword
-        raise ConfigError(f"Config.env_kwargs: {error}") from error
+        raise UnusableEnvironment("env_kwargs", str(error)) from error
+    except ConfigError:
+        raise
+    except Exception as error:  # e.g. gymnax's MNIST bandit downloading its data set offline
+        reason = f"building {env_id!r} failed: {type(error).__name__}: {error}"
+        raise UnusableEnvironment("env", reason) from error
     obs_space = env.observation_space(env_params)
     action_space = env.action_space(env_params)
     if isinstance(action_space, envs.spaces.Discrete):
@@ -47,8 +61,8 @@ def env_spec(env_id: str, env_kwargs: tuple) -> EnvSpec:
         low = np.broadcast_to(np.asarray(action_space.low, np.float32), shape)
         high = np.broadcast_to(np.asarray(action_space.high, np.float32), shape)
         return EnvSpec(env, env_params, tuple(obs_space.shape), True, shape[0], low, high)
-    raise ConfigError(f"Config.env: needs a Discrete or 1-D Box action space; "
-                      f"{env_id!r} has {action_space!r}")
+    raise UnusableEnvironment("env", f"needs a Discrete or 1-D Box action space; {env_id!r} has "
+                                     f"{type(action_space).__name__} {getattr(action_space, 'shape', '')}")
 
 
 def unknown_env_message(env_id: str) -> str:
@@ -59,3 +73,12 @@ def unknown_env_message(env_id: str) -> str:
 def require_registered_env(config: Any) -> None:
     """Raise ``ConfigError`` on ``config.env`` when no environment has that id, naming close ones."""
     require(envs.is_registered(config.env), config, "env", unknown_env_message(config.env))
+
+
+def checked_env_spec(config: Any) -> EnvSpec:
+    """``env_spec`` of ``config.env`` for ``validate``: an ``UnusableEnvironment`` is raised again
+    as a ``ConfigError`` naming the algorithm's config and the field (``ppo.Config.env: ...``)."""
+    try:
+        return env_spec(config.env, config.env_kwargs)
+    except UnusableEnvironment as error:
+        raise ConfigError(f"{config_name(config)}.{error.field}: {error.reason}") from error

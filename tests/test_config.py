@@ -52,7 +52,7 @@ def test_config_is_a_frozen_pytree_with_static_and_traced_fields():
     ],
 )
 def test_bad_configs_raise_errors_naming_the_field(changes, field):
-    with pytest.raises(ConfigError, match=rf"Config\.{field}"):
+    with pytest.raises(ConfigError, match=rf"ppo\.Config\.{field}"):
         ppo.Config(**changes)
 
 
@@ -122,3 +122,19 @@ def test_a_config_survives_its_run_directory_json_record(name, env, env_kwargs):
     record = json.loads(json.dumps(rundir.config_record(config)))
     assert isinstance(record["env_kwargs"][0], list)
     assert algorithm.Config(**record) == config
+
+
+def test_an_action_space_no_algorithm_handles_is_refused_naming_the_algorithm():
+    import gymnax
+    from gymnax.environments import spaces
+
+    from purejaxrl import envs
+
+    class TwoButtons(type(gymnax.make("CartPole-v1")[0])):
+        def action_space(self, params=None):
+            return spaces.Tuple([spaces.Discrete(2), spaces.Discrete(3)])
+
+    envs.register("test/two-buttons", lambda: (TwoButtons(), TwoButtons().default_params))
+    with pytest.raises(ConfigError, match=r"ppo\.Config\.env: needs a Discrete or 1-D Box action space; "
+                                          r"'test/two-buttons' has Tuple"):
+        ppo.Config(env="test/two-buttons")

@@ -70,7 +70,7 @@ def assert_same_leaves(tree_a, tree_b):
     ({"learning_starts": 500_001}, "learning_starts"),
 ])
 def test_impossible_configs_name_the_field(overrides, field):
-    with pytest.raises(ConfigError, match=rf"Config\.{field}\b"):
+    with pytest.raises(ConfigError, match=rf"dqn\.Config\.{field}\b"):
         dqn.Config(**overrides)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from purejaxrl.algorithms import ppo
 
-from purejaxrl import envs, sweep
+from purejaxrl import ConfigError, envs, sweep
 from purejaxrl.stats import final_returns, iqm
 
 CARTPOLE = ppo.Config(env="CartPole-v1")
@@ -132,9 +132,9 @@ def test_lpo_with_zero_parameters_over_clip_is_ppo_and_learned_drifts_change_tra
     assert not np.allclose(*flat)
 
 
-def test_env_errors_surface_before_compiling():
-    with pytest.raises(TypeError, match="CartPole-v1"):
-        ppo.init(ppo.Config(env_kwargs={"bogus": 1}), jax.random.key(0))
+def test_env_errors_surface_when_the_config_is_made():
+    with pytest.raises(ConfigError, match="Config.env_kwargs: bad keyword arguments for environment 'Cart"):
+        ppo.Config(env_kwargs={"bogus": 1})
 
 
 PENDULUM = ppo.Config(
