@@ -49,19 +49,18 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
 from purejaxrl import random
 from purejaxrl.config import (
     check,
-    concrete_values,
     frozen_kwargs,
     pytree_dataclass,
     require,
     require_bools,
     require_ints,
+    require_ordered,
     static,
 )
 from purejaxrl.distributional import (
@@ -213,12 +212,7 @@ def validate(config: Config) -> None:
     check(config, "epsilon_fraction", lambda v: v > 0, "positive")
     check(config, "kappa", lambda v: v > 0, "positive")
     check(config, "tau", lambda v: (v > 0) & (v <= 1), "in (0, 1]")
-    check(config, "v_min", lambda v: np.isfinite(v), "finite")
-    check(config, "v_max", lambda v: np.isfinite(v), "finite")
-    v_min, v_max = concrete_values(config.v_min), concrete_values(config.v_max)
-    if v_min is not None and v_max is not None:
-        require(bool(np.all(v_max > v_min)), config, "v_max",
-                f"must be greater than v_min = {config.v_min!r}, got {config.v_max!r}")
+    require_ordered(config, "v_min", "v_max")
 
 
 # --------------------------------------------------------------------------- environment

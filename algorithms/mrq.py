@@ -71,12 +71,12 @@ import optax
 from purejaxrl import random
 from purejaxrl.config import (
     check,
-    concrete_values,
     frozen_kwargs,
     pytree_dataclass,
     require,
     require_bools,
     require_ints,
+    require_ordered,
     static,
 )
 from purejaxrl.distributional import huber, symexp_bins, two_hot
@@ -253,13 +253,7 @@ def validate(config: Config) -> None:
                  "pre_activation_weight"):
         check(config, name, lambda v: v >= 0, "non-negative")
     check(config, "noise_clip", lambda v: v >= 0, "non-negative", allow_inf=True)
-    for name in ("reward_symlog_low", "reward_symlog_high"):
-        check(config, name, lambda v: np.isfinite(v), "a number")
-    low, high = concrete_values(config.reward_symlog_low), concrete_values(config.reward_symlog_high)
-    if low is not None and high is not None:
-        require(bool(np.all(high > low)), config, "reward_symlog_high",
-                f"must be greater than reward_symlog_low = {config.reward_symlog_low!r}, "
-                f"got {config.reward_symlog_high!r}")
+    require_ordered(config, "reward_symlog_low", "reward_symlog_high")
 
 
 def env_spec(config: Config) -> EnvSpec:

@@ -37,6 +37,7 @@ from purejaxrl.config import (
     pytree_dataclass,
     require,
     require_bools,
+    require_finite,
     require_ints,
     require_step_budget,
     static,
@@ -187,7 +188,7 @@ def validate(config: Config) -> None:
     check(config, "gamma", lambda v: (v >= 0) & (v <= 1), "in [0, 1]")
     check(config, "gae_lambda", lambda v: (v >= 0) & (v <= 1), "in [0, 1]")
     check(config, "clip_eps", lambda v: v > 0, "positive", allow_inf=True)
-    check(config, "ent_coef", lambda v: np.isfinite(v), "finite")
+    require_finite(config, ("ent_coef",))
     check(config, "vf_coef", lambda v: v >= 0, "non-negative")
     check(config, "max_grad_norm", lambda v: v > 0, "positive", allow_inf=True)
     check(config, "dpo_alpha", lambda v: v > 0, "positive")

@@ -88,28 +88,52 @@ def check(config: Any, name: str, ok: Callable[[np.ndarray], Any], requirement: 
     number (a string, a bool), or is NaN or infinite (infinity passes with ``allow_inf``, where it
     means "off", as for a clipping threshold)."""
     raw = getattr(config, name)
-    if isinstance(raw, (str, bool, np.bool_)):
+    value = concrete_values(raw)  # None for strings and bools too, hence the isinstance test
+    numeric = value is None or np.issubdtype(value.dtype, np.number)
+    if isinstance(raw, (str, bool, np.bool_)) or not numeric:
         raise ConfigError(f"{config_name(config)}.{name} must be a number ({requirement}), got {raw!r}")
-    value = concrete_values(raw)
     if value is None:
         return
-    if not np.issubdtype(value.dtype, np.number):
-        raise ConfigError(f"{config_name(config)}.{name} must be a number ({requirement}), got {raw!r}")
     finite = np.isfinite(value) | (allow_inf & np.isposinf(value))
     if not np.all(finite & ok(value)):
         requirement = requirement if allow_inf else f"{requirement} and finite"
         raise ConfigError(f"{config_name(config)}.{name} must be {requirement}, got {raw!r}")
 
 
+def require_finite(config: Any, names: Iterable[str]) -> None:
+    """Raise ``ConfigError`` unless every field in ``names`` is a finite number (any sign)."""
+    for name in names:  # allow_inf=True: ``np.isfinite`` itself refuses infinity, without "and finite"
+        check(config, name, np.isfinite, "finite", allow_inf=True)
+
+
+def require_ordered(config: Any, low: str, high: str) -> None:
+    """Raise ``ConfigError`` on ``high`` unless both bounds are finite and ``high > low``."""
+    require_finite(config, (low, high))
+    low_value, high_value = concrete_values(getattr(config, low)), concrete_values(getattr(config, high))
+    if low_value is not None and high_value is not None:
+        require(bool(np.all(high_value > low_value)), config, high,
+                f"must be greater than {low} = {getattr(config, low)!r}, got {getattr(config, high)!r}")
+
+
+def field_error(config: Any, name: str, message: str) -> ConfigError:
+    """``ConfigError("ppo.Config.<name>: <message>")``."""
+    return ConfigError(f"{config_name(config)}.{name}: {message}")
+
+
 def require(condition: bool, config: Any, name: str, message: str) -> None:
     """Raise ``ConfigError`` naming field ``name`` unless ``condition``."""
     if not condition:
-        raise ConfigError(f"{config_name(config)}.{name}: {message}")
+        raise field_error(config, name, message)
+
+
+def is_int(value: Any) -> bool:
+    """An integer, not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def is_int_at_least(value: Any, minimum: int) -> bool:
     """An integer (not a bool) that is at least ``minimum``."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= minimum
+    return is_int(value) and value >= minimum
 
 
 def require_ints(config: Any, names: Iterable[str], minimum: int = 1) -> None:

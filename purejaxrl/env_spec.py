@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from purejaxrl import envs
-from purejaxrl.config import ConfigError, config_name, require
+from purejaxrl.config import ConfigError, field_error, require
 
 
 class UnusableEnvironment(ConfigError):
@@ -81,4 +81,4 @@ def checked_env_spec(config: Any) -> EnvSpec:
     try:
         return env_spec(config.env, config.env_kwargs)
     except UnusableEnvironment as error:
-        raise ConfigError(f"{config_name(config)}.{error.field}: {error.reason}") from error
+        raise field_error(config, error.field, error.reason) from error

@@ -100,14 +100,14 @@ def raise_first_nonfinite(first: np.ndarray, names: list[str], row_start: int, n
                           steps_per_update: int, points: list[dict] | None) -> None:
     """Raise ``NonFiniteError`` for the earliest entry of ``first`` (``[*sweep, seeds, 2]``: update
     within the chunk starting at update ``row_start``, quantity), if any seed has one."""
-    updates = np.where(first[..., 0] >= 0, first[..., 0], np.iinfo(np.int32).max)
-    if not (first[..., 0] >= 0).any():
+    hit = first[..., 0] >= 0
+    if not hit.any():
         return
-    index = np.unravel_index(np.argmin(updates), updates.shape)
+    index = np.unravel_index(np.argmin(np.where(hit, first[..., 0], np.iinfo(np.int32).max)), hit.shape)
     update = row_start + int(first[index][0])
     quantity = names[int(first[index][1])]
     seed, point, where = _where(index, points)
-    others = int((first[..., 0] >= 0).sum()) - 1
+    others = int(hit.sum()) - 1
     also = f"; {others} other seed(s) also turned non-finite in this log row" if others else ""
     raise NonFiniteError(
         f"check_finite: {quantity} is NaN or infinite after update {update} (0-based, of {num_updates}; "

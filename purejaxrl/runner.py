@@ -31,7 +31,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from purejaxrl import distributed, finite, stats
-from purejaxrl.config import is_int_at_least, sweep_points
+from purejaxrl.config import is_int, is_int_at_least, sweep_points
 from purejaxrl.config import sweep as make_sweep
 from purejaxrl.metrics import log_buffer_add, log_buffer_init, log_buffer_result, num_log_rows, stack_rows
 from purejaxrl.random import is_typed_key
@@ -193,7 +193,7 @@ def run(
 
     if not is_int_at_least(seeds, 1):
         raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
-    if not is_int_at_least(seed, -(2**63)):
+    if not is_int(seed):
         raise ValueError(f"seed must be an integer, got {seed!r}")
     if not is_int_at_least(keep_checkpoints, 1):
         raise ValueError(f"keep_checkpoints must be a positive integer, got {keep_checkpoints!r}")

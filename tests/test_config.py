@@ -76,6 +76,8 @@ def test_infinity_is_accepted_only_where_it_switches_clipping_off():
     assert config.clip_eps == config.max_grad_norm == float("inf")
     with pytest.raises(ConfigError, match=r"Config\.clip_eps must be positive, got -inf"):
         ppo.Config(clip_eps=float("-inf"))
+    with pytest.raises(ConfigError, match=r"ppo\.Config\.ent_coef must be finite, got inf$"):
+        ppo.Config(ent_coef=float("inf"))
 
 
 def test_sweep_builds_a_row_major_grid_and_in_axes():
