@@ -1,0 +1,5 @@
+import sys
+
+from purejaxrl.cli import main
+
+sys.exit(main())
