@@ -197,11 +197,12 @@ def baseline_returns(meta: MetaConfig, key: jax.Array) -> dict[str, float]:
 
 def generation_fitness(meta: MetaConfig, population: dict, keys: jax.Array, baseline: dict[str, float]
                        ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """``(fitness [P], {env: mean final return over seeds [P]})`` of one population."""
+    """``(fitness [P], {env: mean final return over seeds [P]})`` of one population. A member with a
+    seed that has no final return (diverged: a NaN/inf return) gets fitness ``-inf``, the worst."""
     per_env = {}
     for env in meta.envs:
         metrics = jax.device_get(population_returns(meta.inner_config(env, population), keys))
-        per_env[env] = np.nanmean(final_returns(metrics), axis=-1)
+        per_env[env] = np.mean(final_returns(metrics), axis=-1)
     scaled = [per_env[env] / abs(baseline[env]) if meta.normalize else per_env[env] for env in meta.envs]
     fitness = np.mean(scaled, axis=0)
     return np.where(np.isfinite(fitness), fitness, -np.inf), per_env

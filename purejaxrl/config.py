@@ -262,6 +262,19 @@ def vmap_axes(config: T, *batched: str) -> T:
     return _without_validation(type(config), axes)
 
 
+def grid_points(grid: Mapping[str, Iterable[Any]]) -> list[dict[str, Any]]:
+    """The points of a sweep grid as given, in ``sweep``'s order (first field slowest):
+    ``grid_points({"lr": [1e-3, 3e-4]})`` is ``[{"lr": 0.001}, {"lr": 0.0003}]``, the values as
+    written (as Python floats), not as the 32-bit floats the batched config holds."""
+    columns = {name: [float(v) for v in values] for name, values in grid.items()}
+    return [dict(zip(columns, values)) for values in itertools.product(*columns.values())]
+
+
+def point_label(point: Mapping[str, Any] | None) -> str:
+    """``"lr=0.001, gamma=0.99"``: a sweep point named by its values, as people write them."""
+    return "" if point is None else ", ".join(f"{name}={value:g}" for name, value in point.items())
+
+
 def sweep_points(configs: T, in_axes: T) -> list[dict[str, float]]:
     """The swept values of each grid point, in order (for tables and plots)."""
     swept = [name for name in traced_fields(configs) if getattr(in_axes, name) == 0]

@@ -31,8 +31,9 @@ def final_returns(metrics: dict, fraction: float = 0.1) -> np.ndarray:
     until it holds at least one finished episode: a single log point can
     hold none (an agent that never fails ends all its episodes together, at
     the time limit). Weighted by the number of episodes per log point; works
-    for any leading axes (seeds, sweep points). NaN only if no episode ever
-    finished.
+    for any leading axes (seeds, sweep points). NaN if no episode ever
+    finished, and NaN if an episode in the window has a NaN or infinite return
+    (a diverged run): a failed seed never becomes a number.
     """
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
@@ -44,11 +45,12 @@ def final_returns(metrics: dict, fraction: float = 0.1) -> np.ndarray:
     shortest = np.where(has_episode.any(-1), np.argmax(has_episode, axis=-1) + 1, rows)
     window = np.maximum(max(1, int(round(rows * fraction))), shortest)
     in_window = np.arange(rows) >= rows - window[..., None]
-    weights = np.where(in_window & (counts > 0), counts, 0.0)
-    total = np.sum(weights * np.nan_to_num(returns), axis=-1)
+    counted = in_window & (counts > 0)
+    weights = np.where(counted, counts, 0.0)
+    total = np.sum(np.where(counted, weights * returns, 0.0), axis=-1)
     count = np.sum(weights, axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / count, np.nan)
+        return np.where((count > 0) & np.isfinite(total), total / count, np.nan)
 
 
 def iqm_along(values: np.ndarray, axis: int = -1) -> np.ndarray:
