@@ -36,6 +36,8 @@ from flax import struct
 from gymnax.environments import environment, spaces
 from mujoco import mjx
 
+from purejaxrl.config import ConfigError
+
 
 @struct.dataclass
 class MjxEnvParams:
@@ -48,6 +50,23 @@ class MjxEnvParams:
 
     max_steps: int = 1000
     reset_noise_scale: float = 0.01
+
+
+def concrete(value: Any) -> np.ndarray | None:
+    """``value`` as a NumPy array, ``None`` for a tracer (a traced parameter is not checked)."""
+    return None if isinstance(value, jax.core.Tracer) else np.asarray(value)
+
+
+def params_problem(params: MjxEnvParams) -> str | None:
+    """Why ``params`` cannot drive an environment (``None`` when they can): ``max_steps`` must be a
+    positive integer and ``reset_noise_scale`` a finite number >= 0."""
+    steps, noise = concrete(params.max_steps), concrete(params.reset_noise_scale)
+    if steps is not None and not (np.issubdtype(steps.dtype, np.integer) and np.all(steps >= 1)):
+        return f"max_steps must be a positive integer, got {params.max_steps!r}"
+    numeric = noise is not None and np.issubdtype(noise.dtype, np.number)
+    if noise is not None and not (numeric and np.all(np.isfinite(noise) & (noise >= 0))):
+        return f"reset_noise_scale must be a finite number >= 0, got {params.reset_noise_scale!r}"
+    return None
 
 
 @struct.dataclass
@@ -114,6 +133,9 @@ class MjxEnv(environment.Environment):
         self.xml_string = xml_string
         self.frame_skip = int(frame_skip)
         self._default_params = default_params if default_params is not None else MjxEnvParams()
+        problem = params_problem(self._default_params)
+        if problem is not None:  # a ConfigError: an algorithm's config names it at config time
+            raise ConfigError(f"{env_id}: {problem} (set it in env_kwargs)")
         self.mj_model = (mujoco.MjModel.from_xml_path(self.xml_path) if xml_string is None
                          else mujoco.MjModel.from_xml_string(xml_string))
         if np.isin(self.mj_model.jnt_type, [mujoco.mjtJoint.mjJNT_FREE, mujoco.mjtJoint.mjJNT_BALL]).any():

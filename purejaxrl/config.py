@@ -249,6 +249,37 @@ def sweep(config: T, **grid: Iterable[Any]) -> tuple[T, T]:
     return configs, vmap_axes(config, *columns)
 
 
+def is_number(value: Any) -> bool:
+    """An int or float (Python or NumPy scalar), not a bool."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def sweep_grid(grid: Any) -> dict[str, list] | None:
+    """A run's sweep ``{field: values}`` with every ``values`` read into a list (an iterator or a
+    generator can be read only once, and the runner reads a sweep several times), ``None`` for no
+    sweep (``None`` or ``{}``); ``ConfigError`` unless ``grid`` maps field names to non-empty
+    sequences of numbers."""
+    if grid is None:
+        return None
+    if not isinstance(grid, Mapping):
+        raise ConfigError(f"sweep must map config field names to lists of values, e.g. "
+                          f"{{'lr': [1e-3, 3e-4]}}, got {type(grid).__name__} {grid!r}")
+    columns = {}
+    for name, values in grid.items():
+        if not isinstance(name, str):
+            raise ConfigError(f"sweep keys must be config field names, got {name!r}")
+        flat = not isinstance(values, np.ndarray) or values.ndim == 1
+        if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable) or not flat:
+            raise ConfigError(f"sweep[{name!r}] must be a sequence of numbers, got {values!r}")
+        columns[name] = list(values)
+        if not columns[name]:
+            raise ConfigError(f"sweep[{name!r}] has no values; give at least one")
+        strange = [value for value in columns[name] if not is_number(value)]
+        if strange:
+            raise ConfigError(f"sweep[{name!r}] must hold numbers, got {strange[0]!r}")
+    return columns or None
+
+
 def vmap_axes(config: T, *batched: str) -> T:
     """The ``in_axes`` spec of a config whose fields ``batched`` carry a leading axis 0 (every
     other traced field is shared; static fields are part of the treedef)::

@@ -18,6 +18,15 @@ it ends, however it ends), so a second writer is refused with
 ``RunDirBusyError``; readers (``runner.load``, evaluation) take no lock.
 With several processes (``purejaxrl.distributed``) every process checks the
 directory and takes part in checkpoints; process 0 alone writes the other files.
+
+A new run refuses a directory holding another run's checkpoints, metrics, summary or
+TensorBoard events (``RunDirNotEmptyError``), and a checkpoint orbax skips raises
+``CheckpointError``. Resuming a run stopped before its first checkpoint starts it over
+from its recorded config (with a warning), and resuming from a checkpoint rewrites
+``metrics.jsonl``, ``metrics.csv`` and the TensorBoard events to its rows. A damaged
+``config.json`` raises ``RunRecordError`` naming the file and the problem. Orbax reads
+``[``, ``]`` and ``\\`` in a path as a pattern, so such a run directory reaches it
+through ``/proc/self/fd`` (``open_alias``).
 """
 
 from __future__ import annotations
@@ -51,6 +60,31 @@ class CheckpointError(ValueError):
 
 class RunDirBusyError(RuntimeError):
     """Another process is writing the run directory."""
+
+
+class RunDirNotEmptyError(FileExistsError):
+    """A new run's directory holds files of another run (checkpoints, metrics, a summary, TensorBoard
+    events) that it did not write: training there would mix the two runs."""
+
+
+class RunRecordError(ValueError):
+    """A run directory's ``config.json`` that cannot be used: not JSON, incomplete, or naming config
+    fields or values the algorithm does not accept."""
+
+
+RECORD_KEYS = ("config_type", "config", "seeds", "seed", "sweep")
+"""What ``config.json`` holds (``RunDir.record``)."""
+
+PATTERN_CHARACTERS = "[]\\"
+"""Characters orbax and tensorstore read as a glob pattern or a path separator: a checkpoint written
+under a path containing one of them cannot be read back through that path."""
+
+SEED_RANGE = (0, 2**32 - 1)
+"""Seeds ``jax.random.key`` tells apart: it keeps the low 32 bits of a seed (and refuses a seed
+outside int64), so a larger seed would silently repeat a smaller one."""
+
+RUN_FILES = ("metrics.jsonl", "metrics.csv", "summary.json")
+"""Files of a run besides ``config.json``, ``checkpoints/`` and ``tensorboard/``."""
 
 
 def config_record(config: Any) -> dict:
@@ -129,6 +163,63 @@ def lock_run_dir(path: pathlib.Path) -> Any:
     return handle
 
 
+def check_run_path(path: str | pathlib.Path) -> None:
+    """Raise ``FileExistsError`` if ``path``, or a directory it would be created in, is a file (``mkdir``
+    alone says "File exists", which reads as if a run were there)."""
+    path = pathlib.Path(path)
+    for place in (path, *path.parents):
+        if place.exists() and not place.is_dir():
+            inside = "" if place == path else f" (the run directory {path} would be inside it)"
+            raise FileExistsError(f"{place} is a file, not a directory{inside}; choose another run "
+                                  "directory (out=...)")
+
+
+def require_seed_in_range(seed: int) -> None:
+    """Raise ``ValueError`` unless the integer ``seed`` is in ``SEED_RANGE``."""
+    low, high = SEED_RANGE
+    if not low <= int(seed) <= high:
+        raise ValueError(f"seed must be an integer from {low} to 2**32 - 1 = {high:,}, got {seed!r} "
+                         "(jax's PRNG keeps only the low 32 bits of a seed, so a larger one would repeat "
+                         "a smaller one)")
+
+
+def foreign_files(path: pathlib.Path) -> list[str]:
+    """What ``path`` holds of a run: checkpoints (orbax's, finished or not), ``RUN_FILES`` and
+    TensorBoard event files, described for an error message (``[]`` for a directory a new run may use)."""
+    found = [name for name in RUN_FILES if (path / name).exists()]
+    checkpoints = path / "checkpoints"
+    if checkpoints.is_dir() and any(checkpoints.iterdir()):
+        names = sorted(p.name for p in checkpoints.iterdir())
+        found.append(f"checkpoints/ ({', '.join(names[:5])}{' ...' if len(names) > 5 else ''})")
+    events = [p for p in (path / "tensorboard").rglob("*") if p.is_file()]
+    if events:
+        found.append(f"tensorboard/ ({len(events)} event file{'s' if len(events) > 1 else ''})")
+    return found
+
+
+def has_pattern_characters(path: pathlib.Path) -> bool:
+    """Whether ``path`` (made absolute) holds a character of ``PATTERN_CHARACTERS``."""
+    return any(character in str(path.absolute()) for character in PATTERN_CHARACTERS)
+
+
+def require_checkpointable_path(path: pathlib.Path) -> None:
+    """Raise ``ValueError`` if ``path`` holds a ``PATTERN_CHARACTERS`` character and this system has
+    no ``/proc/self/fd`` to give orbax another name for it (``open_alias``)."""
+    if has_pattern_characters(path) and not pathlib.Path("/proc/self/fd").is_dir():
+        raise ValueError(f"{path}: orbax cannot write readable checkpoints under a path containing "
+                         f"[, ] or \\ on this system; choose a run directory whose path has none of them")
+
+
+def open_alias(path: pathlib.Path) -> tuple[pathlib.Path, int]:
+    """``(alias, fd)``: the directory ``path`` (created if missing) as ``/proc/self/fd/<fd>``, a name
+    free of ``PATTERN_CHARACTERS`` that stays valid while ``fd`` is open (Linux only:
+    ``require_checkpointable_path`` refuses such paths elsewhere)."""
+    require_checkpointable_path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    return pathlib.Path(f"/proc/self/fd/{fd}"), fd
+
+
 def mean_per_point(metrics: dict[str, np.ndarray], points: list[dict] | None) -> dict[str, float]:
     """``{metric[/point_i]: mean over seeds}`` of one log row, ``env_steps`` and metrics no seed
     has a value for (no episode finished yet) left out."""
@@ -148,27 +239,40 @@ class RunDir:
     def __init__(self, path: pathlib.Path, config: Any, *, seeds: int, seed: int,
                  sweep: Mapping[str, Sequence[float]] | None, points: list[dict] | None,
                  keep_checkpoints: int, resume: bool, read_only: bool = False):
-        """``read_only=True`` opens an existing run to read its checkpoints (no lock, nothing written)."""
+        """``read_only=True`` opens an existing run to read its checkpoints (no lock, nothing written).
+
+        Orbax is given the checkpoint directory through ``open_alias`` when the path holds ``[``,
+        ``]`` or ``\\`` (it would write checkpoints it cannot read back); ``close`` releases it."""
         self.path = path
         self.points = points
         self.primary = distributed.is_primary()
         self._lock = None
         self._writer = None
+        self._alias_fd = None
         self.record = {
             "config_type": f"{type(config).__module__}.{type(config).__qualname__}",
-            "config": config_record(config), "seeds": seeds, "seed": seed,
+            "config": config_record(config), "seeds": int(seeds), "seed": int(seed),
             "sweep": None if not sweep else {k: [float(v) for v in vs] for k, vs in sweep.items()},
         }
         try:
+            require_checkpointable_path(path)  # before anything is written
             self._open(resume, read_only)
+            self.manager = ocp.CheckpointManager(
+                self._orbax_directory() / "checkpoints",
+                options=ocp.CheckpointManagerOptions(max_to_keep=keep_checkpoints, create=True,
+                                                     enable_async_checkpointing=False),
+            )
         except BaseException:
             self.close()
             raise
-        self.manager = ocp.CheckpointManager(
-            (path / "checkpoints").absolute(),
-            options=ocp.CheckpointManagerOptions(max_to_keep=keep_checkpoints, create=True,
-                                                 enable_async_checkpointing=False),
-        )
+
+    def _orbax_directory(self) -> pathlib.Path:
+        """The run directory as orbax is given it: its absolute path, or an alias without ``[``, ``]``
+        and ``\\`` (``open_alias``) when the path holds one."""
+        if not has_pattern_characters(self.path):
+            return self.path.absolute()
+        alias, self._alias_fd = open_alias(self.path)
+        return alias
 
     def _open(self, resume: bool, read_only: bool) -> None:
         """Check the directory against this run (and lock it, as its writer); write ``config.json``
@@ -179,16 +283,21 @@ class RunDir:
                 raise FileNotFoundError(f"resume: {path} is not a run directory (no config.json)")
             if self.primary and not read_only:
                 self._lock = lock_run_dir(path)
-            saved = json.loads(config_file.read_text())
+            saved = read_record(path)
             if saved != self.record:
                 changed = ", ".join(differences(saved, self.record))
                 raise ValueError(f"resume: the run in {path} was started with a different {changed}; "
                                  "resume it with the same settings or use a new run directory")
             return
+        check_run_path(path)
         already = FileExistsError(f"{path} already holds a run; pass resume=True to continue it "
                                   "or choose another directory")
         if config_file.exists():
             raise already
+        found = foreign_files(path)
+        if found:
+            raise RunDirNotEmptyError(f"{path} holds files of another run ({', '.join(found)}) and no "
+                                      "config.json; choose another directory or remove them")
         distributed.barrier("purejaxrl-run-dir-checked")  # every process looked before 0 writes
         if self.primary:
             self._lock = lock_run_dir(path)
@@ -202,12 +311,29 @@ class RunDir:
         metrics = stack_rows(history)
         leaves = to_host_leaves(state)
         meta = {"rows_done": row + 1, "sha256": {"state": checksums(leaves), "history": checksums(metrics)}}
-        self.manager.save(row, args=ocp.args.Composite(
+        saved = self.manager.save(row, args=ocp.args.Composite(
             state=ocp.args.PyTreeSave(leaves),
             history=ocp.args.PyTreeSave(metrics),
             meta=ocp.args.JsonSave(meta),
         ))
         self.manager.wait_until_finished()
+        if not saved:  # orbax skips a step that is not after its newest, silently
+            raise CheckpointError(f"the checkpoint of row {row} was not written to "
+                                  f"{self.path / 'checkpoints'}, which holds rows "
+                                  f"{sorted(self.manager.all_steps())}; remove them or use another run "
+                                  "directory")
+
+    def has_checkpoint(self) -> bool:
+        """Whether a finished checkpoint is there to restore."""
+        return bool(self.manager.all_steps())
+
+    def start_over(self) -> None:
+        """Resume a run stopped before its first checkpoint: its metric files and TensorBoard events
+        are emptied (training starts from the beginning), with a warning saying so."""
+        warnings.warn(f"no checkpoint in {self.path} yet: starting the recorded run from the beginning",
+                      stacklevel=3)
+        if self.primary:
+            self._rewrite_sinks([])
 
     def restore(self, template: Any, sharding: Any, rewrite_sinks: bool = True, fallback: bool = False
                 ) -> tuple[Any, list[dict[str, np.ndarray]]]:
@@ -250,7 +376,7 @@ class RunDir:
         return state, history
 
     def _step_path(self, step: int) -> pathlib.Path:
-        return pathlib.Path(self.manager.directory) / str(step)
+        return self.path.absolute() / "checkpoints" / str(step)
 
     def _read_checkpoint(self, step: int) -> Any:
         """One checkpoint, its arrays checked against the SHA-256 sums saved with them (checkpoints
@@ -293,6 +419,9 @@ class RunDir:
         return rows
 
     def _rewrite_sinks(self, history: list[dict[str, np.ndarray]]) -> None:
+        """``metrics.jsonl``, ``metrics.csv`` and the TensorBoard events rewritten to hold ``history``
+        (the rows of the checkpoint a run resumes from) and nothing after it."""
+        self._rewrite_tensorboard(history)
         lines = "".join(self._jsonl_line(r, h) + "\n" for r, h in enumerate(history))
         (self.path / "metrics.jsonl").write_text(lines)
         with open(self.path / "metrics.csv", "w", newline="") as f:
@@ -323,29 +452,40 @@ class RunDir:
             self._writer = SummaryWriter(str(self.path / "tensorboard"))
         return self._writer
 
-    def _write_tensorboard(self, metrics: dict[str, np.ndarray]) -> None:
+    def _write_tensorboard(self, metrics: dict[str, np.ndarray], flush: bool = True) -> None:
         """Each metric's mean over seeds (one tag per sweep point) at the row's env steps."""
         writer = self._tensorboard()
         step = int(np.max(metrics["env_steps"]))
         for tag, value in mean_per_point(metrics, self.points).items():
             writer.add_scalar(tag, value, step)
-        writer.flush()
+        if flush:
+            writer.flush()
+
+    def _rewrite_tensorboard(self, history: list[dict[str, np.ndarray]]) -> None:
+        """Remove the TensorBoard event files and write ``history`` again (else a resumed run's rows
+        after its checkpoint would be there twice)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        directory = self.path / "tensorboard"
+        if directory.is_dir():
+            for events in directory.glob("events.out.tfevents.*"):
+                events.unlink()
+        for metrics in history:
+            self._write_tensorboard(metrics, flush=False)
+        if self._writer is not None:
+            self._writer.flush()
 
     def finish(self, summary: dict, metrics: dict[str, np.ndarray]) -> None:
-        """``summary.json`` (NaN as null) and ``learning_curve.png`` (IQM over seeds, 95% CI band)."""
-        from purejaxrl.plots import plot_learning_curves
+        """``summary.json`` (NaN as null) and ``learning_curve.png`` (IQM over seeds, 95% CI band;
+        diverged seeds left out)."""
+        from purejaxrl.plots import plot_learning_curves, run_curves
 
         if not self.primary:
             return
         (self.path / "summary.json").write_text(json.dumps(_json_safe(summary), indent=2) + "\n")
-        returns = np.asarray(metrics["episode_return"])
-        steps = np.asarray(metrics["env_steps"]).reshape(-1, returns.shape[-1])[0]
-        if self.points is None:
-            curves = {"": (steps, returns)}
-        else:
-            curves = {", ".join(f"{k}={v:g}" for k, v in point.items()): (steps, returns[i])
-                      for i, point in enumerate(self.points)}
-        plot_learning_curves(curves, self.path / "learning_curve.png", title=self.record["config"].get("env"))
+        plot_learning_curves(run_curves(metrics, self.points), self.path / "learning_curve.png",
+                             title=self.record["config"].get("env"))
         self.close()
 
     def close(self) -> None:
@@ -357,6 +497,9 @@ class RunDir:
         if self._lock is not None:
             self._lock.close()  # closing the file releases the flock
             self._lock = None
+        if self._alias_fd is not None:
+            os.close(self._alias_fd)
+            self._alias_fd = None
 
 
 def differences(saved: dict, record: dict) -> list[str]:
@@ -381,22 +524,91 @@ def has_checkpoint(path: str | pathlib.Path) -> bool:
 
 
 def read_record(path: str | pathlib.Path) -> dict:
-    """A run directory's ``config.json`` (``FileNotFoundError`` naming the directory)."""
+    """A run directory's ``config.json``: ``FileNotFoundError`` naming the directory if there is none,
+    ``RunRecordError`` naming the file and what is wrong if it is not a complete run record."""
     config_file = pathlib.Path(path) / "config.json"
     if not config_file.exists():
         raise FileNotFoundError(f"{path} is not a run directory (no config.json)")
-    return json.loads(config_file.read_text())
+    try:
+        record = json.loads(config_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RunRecordError(f"{config_file} is not valid JSON ({error}); it was damaged: restore it "
+                             "from a copy or start a new run") from None
+    problem = record_problem(record)
+    if problem is not None:
+        raise RunRecordError(f"{config_file} is not a complete run record: {problem}; restore it from a "
+                             "copy or start a new run")
+    return record
+
+
+def record_problem(record: Any) -> str | None:
+    """What makes ``record`` not a run record as ``RunDir`` writes it (``None`` if nothing does)."""
+    if not isinstance(record, dict):
+        return f"it holds a JSON {type(record).__name__}, not an object"
+    missing = [key for key in RECORD_KEYS if key not in record]
+    if missing:
+        return f"missing key{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}"
+    if not isinstance(record["config_type"], str) or "." not in record["config_type"]:
+        return f"'config_type' must name a config class, got {record['config_type']!r}"
+    if not isinstance(record["config"], dict):
+        return f"'config' must be an object of config fields, got {record['config']!r}"
+    for key, minimum in (("seeds", 1), ("seed", None)):
+        value = record[key]
+        if not isinstance(value, int) or isinstance(value, bool) or (minimum is not None and value < minimum):
+            return f"{key!r} must be {'a positive ' if minimum else 'an '}integer, got {value!r}"
+    sweep = record["sweep"]
+    if sweep is not None and not (isinstance(sweep, dict) and all(
+            isinstance(values, list) and values for values in sweep.values())):
+        return f"'sweep' must be null or an object of non-empty lists, got {sweep!r}"
+    return None
+
+
+def config_from_record(algorithm: Any, record: dict, path: str | pathlib.Path) -> Any:
+    """``algorithm.Config`` of a run record read from ``path/config.json``; ``RunRecordError`` naming
+    the file and the field if the algorithm does not accept it (an unknown field, an impossible value)."""
+    config_file = pathlib.Path(path) / "config.json"
+    fields = {f.name for f in dataclasses.fields(algorithm.Config)}
+    unknown = sorted(set(record["config"]) - fields)
+    if unknown:
+        raise RunRecordError(f"{config_file} names unknown config field{'s' if len(unknown) > 1 else ''} "
+                             f"{', '.join(map(repr, unknown))} for {algorithm.__name__}.Config; it was "
+                             "edited or written by another version: fix or remove them")
+    try:
+        return algorithm.Config(**record["config"])
+    except (TypeError, ValueError) as error:  # ConfigError: an impossible value
+        raise RunRecordError(f"{config_file} holds a config {algorithm.__name__}.Config refuses: "
+                             f"{error}") from error
 
 
 def read_metrics(path: str | pathlib.Path) -> dict[str, np.ndarray]:
-    """``metrics.jsonl`` as arrays ``[*sweep, seeds, rows]`` (NaN for missing values)."""
-    lines = (pathlib.Path(path) / "metrics.jsonl").read_text().splitlines()
-    if not lines:
-        raise ValueError(f"{path}: metrics.jsonl holds no rows yet")
-    rows = [json.loads(line) for line in lines]
+    """``metrics.jsonl`` as arrays ``[*sweep, seeds, rows]`` (NaN for missing values).
+
+    A last line cut short (a run killed while writing it) is dropped with a warning saying how many
+    lines were; a damaged line before it raises ``ValueError`` naming it."""
+    metrics_file = pathlib.Path(path) / "metrics.jsonl"
+    rows, dropped = complete_rows(metrics_file.read_text().splitlines(), metrics_file)
+    if dropped:
+        warnings.warn(f"{metrics_file}: dropped {dropped} incomplete last line (the run was stopped while "
+                      f"writing it); read the {len(rows)} complete rows", stacklevel=2)
+    if not rows:
+        raise ValueError(f"{path}: metrics.jsonl holds no {'complete ' if dropped else ''}rows yet")
     keys = [k for k in rows[0] if k != "row"]
     return {k: np.stack([np.asarray(r[k], np.float64 if k != "env_steps" else np.int64) for r in rows],
                         axis=-1) for k in keys}
+
+
+def complete_rows(lines: list[str], source: pathlib.Path) -> tuple[list[dict], int]:
+    """``(rows, dropped)``: the JSON objects of ``lines``, the last one dropped (``dropped == 1``) if
+    it does not parse (cut by a kill); ``ValueError`` naming ``source`` and the line for any other."""
+    rows = []
+    for number, line in enumerate(lines, 1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines):
+                return rows, 1
+            raise ValueError(f"{source}: line {number} is not a JSON row; the file was damaged") from None
+    return rows, 0
 
 
 def _json_safe(value: Any) -> Any:
