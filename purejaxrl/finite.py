@@ -146,3 +146,10 @@ def diverged_seeds(metrics: dict[str, np.ndarray]) -> np.ndarray:
         bad |= ~np.isfinite(np.asarray(metrics[key], np.float64)).all(axis=-1)
     return bad
 
+
+def failed_seeds(metrics: dict[str, np.ndarray]) -> np.ndarray:
+    """``[*sweep, seeds]``: seeds whose losses or diagnostics (``diverged_seeds``) or whose finished
+    episodes' mean return turned NaN or infinite at some log row: they have no final return."""
+    returns = np.asarray(metrics["episode_return"], np.float64)
+    finished = np.asarray(metrics["episodes"]) > 0
+    return diverged_seeds(metrics) | np.any(finished & ~np.isfinite(returns), axis=-1)

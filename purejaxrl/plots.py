@@ -16,6 +16,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from purejaxrl.config import point_label
+from purejaxrl.finite import failed_seeds
 from purejaxrl.stats import iqm_curve
 
 
@@ -126,3 +128,25 @@ def plot_metrics_grid(
     if title:
         figure.suptitle(title)
     return save_figure(figure, path)
+
+
+def run_curves(metrics: Mapping[str, np.ndarray], points: list[dict] | None, name: str = "",
+               only: int | None = None) -> dict[str, tuple]:
+    """``{label: (env_steps, returns [seeds, rows])}`` of a run's metrics (``[*sweep, seeds, rows]``),
+    one curve per sweep point (``only``: just that point), labelled ``name`` and the point's values.
+    Diverged seeds (``finite.failed_seeds``) are left out of a curve and counted in its label."""
+    returns = np.asarray(metrics["episode_return"], np.float64)
+    returns = returns.reshape(-1, *returns.shape[-2:])
+    failed = failed_seeds(metrics).reshape(returns.shape[:2])
+    steps = np.asarray(metrics["env_steps"]).reshape(-1, returns.shape[-1])[0]
+    curves = {}
+    for i, (per_point, bad) in enumerate(zip(returns, failed)):
+        if only is not None and i != only:
+            continue
+        label = " ".join(part for part in (name, point_label(None if points is None else points[i])) if part)
+        if bad.any():
+            seeds = "seed" if bad.size == 1 else "seeds"
+            label += f" ({int(bad.sum())} of {bad.size} {seeds} diverged, left out)"
+        kept = per_point[~bad] if not bad.all() else np.full_like(per_point[:1], np.nan)
+        curves[label] = (steps, kept)
+    return curves

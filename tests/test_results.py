@@ -7,11 +7,12 @@ import math
 
 import numpy as np
 import pytest
+from purejaxrl.algorithms import ppo
 
 import purejaxrl
-from purejaxrl.algorithms import ppo
 from purejaxrl.cli import main
-from purejaxrl.cli.results import run_curves, summary_lines
+from purejaxrl.cli.results import summary_lines
+from purejaxrl.plots import run_curves
 from purejaxrl.rundir import read_metrics
 from purejaxrl.runner import summarize
 from purejaxrl.stats import final_returns
@@ -94,7 +95,7 @@ def test_compare_picks_sweep_points_and_refuses_a_side_without_final_returns(pen
 
 def test_plot_names_points_by_value_and_leaves_diverged_seeds_out(pendulum_sweep, tmp_path, capsys):
     record = json.loads((pendulum_sweep / "config.json").read_text())
-    curves = run_curves("p", read_metrics(pendulum_sweep), [{"lr": v} for v in record["sweep"]["lr"]], None)
+    curves = run_curves(read_metrics(pendulum_sweep), [{"lr": v} for v in record["sweep"]["lr"]], "p")
     assert list(curves) == ["p lr=0.001", "p lr=1e+30 (2 of 2 seeds diverged, left out)"]
     assert curves["p lr=0.001"][1].shape == (2, 4)
     assert main(["plot", f"{pendulum_sweep}@lr=0.001", "-o", str(tmp_path / "c.png")]) == 0
@@ -152,7 +153,9 @@ def test_compare_refuses_different_environments_and_prints_different_budgets(tmp
 @pytest.mark.parametrize(("files", "message"), [
     ({}, "is not a run directory (no config.json)"),
     ({"config.json": "{"}, "config.json is not valid JSON"),
-    ({"config.json": json.dumps({"config": {"env": "CartPole-v1"}, "sweep": None})}, "has no summary.json"),
+    ({"config.json": json.dumps({"config": {"env": "CartPole-v1"}, "sweep": None})}, "missing keys"),
+    ({"config.json": json.dumps({"config_type": "purejaxrl.algorithms.ppo.Config", "config": {}, "seeds": 1,
+                                 "seed": 0, "sweep": None})}, "has no summary.json"),
 ])
 def test_compare_of_something_that_is_not_a_finished_run_is_one_line(files, message, tmp_path, capsys):
     good = write_run(tmp_path / "good")

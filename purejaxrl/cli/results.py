@@ -177,7 +177,7 @@ def plot_command(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     import warnings
 
-    from purejaxrl.plots import plot_learning_curves
+    from purejaxrl.plots import plot_learning_curves, run_curves
     from purejaxrl.rundir import read_metrics
 
     curves = {}
@@ -194,33 +194,10 @@ def plot_command(argv: list[str]) -> int:
                 print(f"warning: {warning.message}", file=sys.stderr)
         except (FileNotFoundError, ValueError) as error:
             return fail(error)
-        curves.update(run_curves(spec if wanted is None else str(run), metrics, points, chosen))
+        curves.update(run_curves(metrics, points, spec if wanted is None else str(run), chosen))
     path = plot_learning_curves(curves, args.output)
     print(f"wrote {path}")
     return 0
-
-
-def run_curves(name: str, metrics: dict, points: list[dict] | None, chosen: int | None) -> dict:
-    """``{legend: (env_steps, returns [seeds, rows])}`` of one run's points, diverged seeds left out."""
-    import numpy as np
-
-    from purejaxrl import finite, runner
-    from purejaxrl.config import point_label
-
-    diverged = finite.diverged_seeds(metrics) | runner.nonfinite_returns(metrics)
-    returns = metrics["episode_return"].reshape(-1, *metrics["episode_return"].shape[-2:])
-    diverged = diverged.reshape(-1, diverged.shape[-1])
-    steps = metrics["env_steps"].reshape(-1, metrics["env_steps"].shape[-1])[0]
-    curves = {}
-    for i, (per_point, bad) in enumerate(zip(returns, diverged)):
-        if chosen is not None and i != chosen:
-            continue
-        label = name if points is None else f"{name} {point_label(points[i])}"
-        if bad.any():
-            label += f" ({int(bad.sum())} of {seeds_word(bad.size)} diverged, left out)"
-        kept = per_point[~bad] if not bad.all() else np.full_like(per_point[:1], np.nan)
-        curves[label] = (steps, kept)
-    return curves
 
 
 def eval_command(argv: list[str]) -> int:
@@ -319,7 +296,7 @@ def compare_command(argv: list[str]) -> int:
     try:
         sides = [comparison_side(spec) for spec in (args.run_a, args.run_b)]
         check_comparable(*sides)
-    except ValueError as error:
+    except (FileNotFoundError, ValueError) as error:
         return fail(error)
     import numpy as np
 
