@@ -128,33 +128,61 @@ class Config:
     """
 
     env: str = static("CartPole-v1")
+    """environment id, discrete actions (purejaxrl envs lists them)"""
     env_kwargs: tuple = static(())
+    """keyword arguments for envs.make, as KEY=VALUE"""
     variant: str = static("dqn")
+    """dqn (one value per action), c51 (a categorical return distribution) or qrdqn (quantiles)"""
     total_timesteps: int = static(500_000)
+    """environment steps"""
     num_envs: int = static(10)
+    """parallel environments"""
     buffer_size: int = static(50_000)
+    """replay buffer size, in transitions over all environments"""
     batch_size: int = static(128)
+    """transitions per gradient step"""
     updates_per_step: int = static(1)
+    """gradient steps per iteration"""
     learning_starts: int = static(10_000)
+    """environment steps before learning"""
     target_update_period: int = static(50)
+    """iterations between target updates (50 x 10 envs = 500 steps)"""
     double: bool = static(True)
+    """double-DQN action selection"""
     hidden_sizes: tuple[int, ...] = static((64, 64))
+    """MLP widths"""
     activation: str = static("relu")
+    """hidden activation: tanh, relu, silu, swish, gelu or elu"""
     num_atoms: int = static(51)
+    """C51 atoms K"""
     num_quantiles: int = static(32)
+    """QR-DQN quantiles N"""
     num_log_points: int = static(100)
+    """metric rows"""
     anneal_lr: bool = static(False)
+    """decay the step size linearly to 0"""
     lr: float | None = None
+    """Adam step size; None: DEFAULT_LR[variant] (1e-4 for dqn and qrdqn, 2.5e-4 for c51)"""
     adam_eps: float = 1e-8
+    """Adam epsilon"""
     max_grad_norm: float = 10.0
+    """global gradient-norm clip"""
     gamma: float = 0.99
+    """discount"""
     epsilon_start: float = 1.0
+    """initial exploration rate"""
     epsilon_end: float = 0.05
+    """final exploration rate"""
     epsilon_fraction: float = 0.5
+    """share of total_timesteps over which epsilon decays"""
     v_min: float = 0.0
+    """C51 support's lower bound"""
     v_max: float = 100.0
+    """C51 support's upper bound"""
     kappa: float = 10.0
+    """QR-DQN Huber threshold"""
     tau: float = 1.0
+    """target update rate (1 = hard copy)"""
 
     def __post_init__(self):
         object.__setattr__(self, "env_kwargs", frozen_kwargs(self.env_kwargs))

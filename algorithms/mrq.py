@@ -135,48 +135,92 @@ class Config:
     """
 
     env: str = static("Pendulum-v1")
+    """environment id (purejaxrl envs lists them)"""
     env_kwargs: tuple = static(())
+    """keyword arguments for envs.make, as KEY=VALUE"""
     total_timesteps: int = static(20_000)
+    """environment steps, warm-up included"""
     num_envs: int = static(1)
+    """parallel environments"""
     buffer_size: int = static(1_000_000)
+    """replay buffer size, in transitions over all environments"""
     batch_size: int = static(256)
+    """sequences per update"""
     learning_starts: int = static(10_000)
+    """random warm-up steps, taken in init"""
     target_update_period: int = static(250)
+    """steps per period (one update)"""
     encoder_horizon: int = static(5)
+    """H of the latent unroll"""
     value_horizon: int = static(3)
+    """n of the multi-step return"""
     prioritized: bool = static(True)
+    """LAP prioritised sampling"""
     zs_dim: int = static(512)
+    """state embedding size"""
     za_dim: int = static(256)
+    """action embedding size"""
     zsa_dim: int = static(512)
+    """state-action embedding size"""
     encoder_hidden: int = static(512)
+    """encoder hidden width"""
     value_hidden: int = static(512)
+    """critic hidden width"""
     policy_hidden: int = static(512)
+    """policy hidden width"""
     encoder_activation: str = static("elu")
+    """encoder activation: tanh, relu, silu, swish, gelu or elu"""
     value_activation: str = static("elu")
+    """critic activation: tanh, relu, silu, swish, gelu or elu"""
     policy_activation: str = static("relu")
+    """policy activation: tanh, relu, silu, swish, gelu or elu"""
     cnn_layers: tuple[tuple[int, int, int], ...] | None = static(None)
+    """(features, kernel, stride) per convolution for image observations; None: the reference's Atari
+    stack if it fits the image, else two 3x3 stride-1 layers of 32 (SMALL_CNN)"""
     num_bins: int = static(65)
+    """reward bins"""
     num_log_points: int = static(100)
+    """metric rows"""
     gamma: float = 0.99
+    """discount"""
     exploration_noise: float = 0.2
+    """exploration noise sigma_e"""
     target_policy_noise: float = 0.2
+    """target policy noise sigma"""
     noise_clip: float = 0.3
+    """target policy noise clip c"""
     dynamics_weight: float = 1.0
+    """encoder loss weight of the dynamics term"""
     reward_weight: float = 0.1
+    """encoder loss weight of the reward term"""
     done_weight: float = 0.1
+    """encoder loss weight of the termination term"""
     priority_alpha: float = 0.4
+    """LAP alpha"""
     min_priority: float = 1.0
+    """LAP minimum priority p_min"""
     encoder_lr: float = 1e-4
+    """AdamW step size, encoder"""
     encoder_weight_decay: float = 1e-4
+    """AdamW weight decay, encoder"""
     value_lr: float = 3e-4
+    """AdamW step size, critics"""
     value_weight_decay: float = 1e-4
+    """AdamW weight decay, critics"""
     value_grad_clip: float = 20.0
+    """critic gradient-norm clip"""
     policy_lr: float = 3e-4
+    """AdamW step size, policy"""
     policy_weight_decay: float = 1e-4
+    """AdamW weight decay, policy"""
     gumbel_tau: float = 10.0
+    """tau_g of the relaxed one-hot (discrete actions)"""
     pre_activation_weight: float = 1e-5
+    """lambda_pre, the policy's pre-activation penalty"""
     reward_symlog_low: float = -10.0
+    """symlog range of the reward bins, lower end"""
     reward_symlog_high: float = 10.0
+    """symlog range of the reward bins, upper end"""
 
     def __post_init__(self):
         object.__setattr__(self, "env_kwargs", frozen_kwargs(self.env_kwargs))

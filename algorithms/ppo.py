@@ -112,30 +112,55 @@ class Config:
     """
 
     env: str = static("CartPole-v1")
+    """environment id (purejaxrl envs lists them)"""
     env_kwargs: tuple = static(())
+    """keyword arguments for envs.make, as KEY=VALUE"""
     total_timesteps: int = static(49_152)
+    """environment steps (the remainder after whole iterations is not trained)"""
     num_envs: int = static(16)
+    """parallel environments"""
     num_steps: int = static(32)
+    """steps per environment per iteration"""
     num_epochs: int = static(4)
+    """passes over each batch"""
     num_minibatches: int = static(8)
+    """minibatches per epoch (must divide num_envs * num_steps)"""
     lr: float = 5e-3
+    """Adam step size"""
     anneal_lr: bool = static(True)
+    """decay lr linearly to 0"""
     gamma: float = 0.99
+    """discount"""
     gae_lambda: float = 0.95
+    """GAE lambda"""
     clip_eps: float = 0.2
+    """epsilon of the clip drift and of value clipping"""
     ent_coef: float = 0.0
+    """entropy bonus coefficient c_H"""
     vf_coef: float = 0.5
+    """value loss coefficient c_V"""
     clip_value_loss: bool = static(False)
+    """clipped value loss (as PureJaxRL and CleanRL do)"""
     max_grad_norm: float = 0.5
+    """global gradient-norm clip"""
     hidden_sizes: tuple[int, ...] = static((64, 64))
+    """MLP widths, actor and critic"""
     activation: str = static("tanh")
+    """hidden activation: tanh, relu, silu, swish, gelu or elu"""
     normalize_obs: bool = static(False)
+    """running observation normalisation"""
     num_log_points: int = static(100)
+    """metric rows"""
     objective: str = static("clip")
+    """the policy loss's drift: clip (PPO), dpo (DPO) or lpo (a learned drift, drift_params)"""
     dpo_alpha: float = 2.0
+    """DPO's drift parameter alpha"""
     dpo_beta: float = 0.6
+    """DPO's drift parameter beta"""
     drift_params: Any = None
+    """LPO's drift network (objective lpo only; on the command line: --drift-params NAME|FILE.npz)"""
     drift_clip: bool = static(False)
+    """add PPO-clip's drift under the learned one"""
 
     def __post_init__(self):
         object.__setattr__(self, "env_kwargs", frozen_kwargs(self.env_kwargs))

@@ -81,21 +81,37 @@ class Config:
     """
 
     env: str = static("Pendulum-v1")
+    """environment id (purejaxrl envs lists them)"""
     env_kwargs: tuple = static(())
+    """keyword arguments for envs.make, as KEY=VALUE"""
     total_timesteps: int = static(20_000)
+    """environment steps"""
     num_envs: int = static(1)
+    """parallel environments"""
     buffer_size: int = static(100_000)
+    """replay buffer size, in transitions over all environments"""
     batch_size: int = static(256)
+    """transitions per gradient step"""
     learning_starts: int = static(1_000)
+    """environment steps of uniformly random actions before learning"""
     updates_per_step: int = static(1)
+    """gradient steps per iteration"""
     hidden_sizes: tuple[int, ...] = static((256, 256))
+    """actor and critic widths"""
     activation: str = static("relu")
+    """hidden activation: tanh, relu, silu, swish, gelu or elu"""
     num_log_points: int = static(100)
+    """metric rows"""
     lr: float = 3e-4
+    """Adam step size (actor, critics, temperature)"""
     gamma: float = 0.99
+    """discount"""
     tau: float = 0.005
+    """Polyak rate of the target critics"""
     init_alpha: float = 1.0
+    """initial temperature"""
     target_entropy_scale: float = 0.98
+    """discrete actions only: target entropy = scale * log |A|"""
 
     def __post_init__(self):
         object.__setattr__(self, "env_kwargs", frozen_kwargs(self.env_kwargs))

@@ -31,7 +31,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from purejaxrl import distributed, finite, stats
-from purejaxrl.config import is_int, is_int_at_least, sweep_points
+from purejaxrl.config import grid_points, is_int, is_int_at_least
 from purejaxrl.config import sweep as make_sweep
 from purejaxrl.metrics import log_buffer_add, log_buffer_init, log_buffer_result, num_log_rows, stack_rows
 from purejaxrl.random import is_typed_key
@@ -145,7 +145,7 @@ def initial_states(algorithm: Any, config: Any, seeds: int, seed: int,
     ``split(key(seed), seeds)``) and sweep point, on one device, then spread over the devices
     (the chunks need no communication; initialising from sharded keys deadlocked on 2 cores)."""
     configs, config_axes = (config, None) if not sweep else make_sweep(config, **sweep)
-    points = None if config_axes is None else sweep_points(configs, config_axes)
+    points = None if config_axes is None else grid_points(sweep)
     sharding = seed_sharding(seeds, 0 if config_axes is None else 1, devices)
     keys = jax.random.split(jax.random.key(seed), seeds)
     init = jax.jit(batched(algorithm.init, config_axes, x_per_point=False))
@@ -190,11 +190,17 @@ def run(
     checkpointed).
     """
     from purejaxrl import rundir  # local: orbax is only imported when a run dir is used
+    from purejaxrl.config import sweep_grid
 
+    sweep = sweep_grid(sweep)  # lists: an iterator would be read up by the first use
     if not is_int_at_least(seeds, 1):
         raise ValueError(f"seeds must be a positive integer, got {seeds!r}")
     if not is_int(seed):
         raise ValueError(f"seed must be an integer, got {seed!r}")
+    rundir.require_seed_in_range(seed)
+    seeds, seed = int(seeds), int(seed)  # NumPy integers too (JSON has no int64)
+    if out is not None:
+        rundir.check_run_path(out)
     if not is_int_at_least(keep_checkpoints, 1):
         raise ValueError(f"keep_checkpoints must be a positive integer, got {keep_checkpoints!r}")
     if devices is not None and not list(devices):
@@ -222,10 +228,14 @@ def run(
         pathlib.Path(out), config, seeds=seeds, seed=seed, sweep=sweep, points=points,
         keep_checkpoints=keep_checkpoints, resume=resume,
     )
+    bar, history, checkpoint_rows = None, [], (None if resume else 0)  # how far a Ctrl-C got
     try:  # the run directory (and its lock) is closed however the run ends
         history: list[dict[str, np.ndarray]] = []
         if directory is not None and resume:
-            state, history = directory.restore(state, sharding, fallback=fallback)
+            if directory.has_checkpoint():
+                state, history = directory.restore(state, sharding, fallback=fallback)
+            else:  # stopped before its first checkpoint: the recorded run, from the start (warns)
+                directory.start_over()
         sink = None
         if wandb is not None and distributed.is_primary():
             from purejaxrl.wandb_sink import WandbSink
@@ -243,11 +253,15 @@ def run(
 
         steps_done = bounds[len(history) - 1][1] * config.steps_per_iteration if history else 0
         total_steps = config.num_iterations * config.steps_per_iteration
-        bar = ProgressBar(progress and distributed.is_primary(), total_steps, steps_done)
+        bar = ProgressBar(progress and distributed.is_primary(), total_steps, steps_done, seeds=seeds,
+                          points=None if points is None else len(points))
         started = time.perf_counter()
+        already_complete, checkpoint_rows, compiled = len(history) == rows, len(history), set()
         for row in range(len(history), rows):
             start, end = bounds[row]
-            state, row_metrics, first_nonfinite = chunk_programs[end - start](configs, state)
+            with bar.compiling(end - start not in compiled):  # a program's first call compiles it
+                state, row_metrics, first_nonfinite = chunk_programs[end - start](configs, state)
+            compiled.add(end - start)
             history.append(jax.tree.map(np.asarray, distributed.to_host(row_metrics)))
             if directory is not None:
                 directory.append_row(row, history[-1])
@@ -258,6 +272,7 @@ def run(
             if directory is not None:
                 if (row + 1) % every == 0 or row + 1 == rows:
                     directory.checkpoint(row, state, history)
+                    checkpoint_rows = row + 1
             if sink is not None:
                 sink.log(history[-1])
             bar.update(end * config.steps_per_iteration, history[-1])
@@ -265,12 +280,20 @@ def run(
 
         metrics = stack_rows(history)
         summary = summarize(metrics, points, seeds, time.perf_counter() - started)
-        if directory is not None:
+        if already_complete and directory is not None and recorded_wall_seconds(out) is not None:
+            summary["wall_seconds"] = recorded_wall_seconds(out)  # nothing trained: keep summary.json
+        elif directory is not None:
             directory.finish(summary, metrics)
         if sink is not None:
             sink.finish(summary)
         run_path = None if out is None else pathlib.Path(out)
         return RunResult(state=state, metrics=metrics, summary=summary, out=run_path)
+    except KeyboardInterrupt as interrupt:
+        if bar is not None:
+            bar.close()
+        steps = bounds[len(history) - 1][1] * config.steps_per_iteration if history else 0
+        raise RunInterrupted(len(history), rows, steps, config.num_iterations * config.steps_per_iteration,
+                             None if out is None else checkpoint_rows) from interrupt
     finally:
         if directory is not None:
             directory.close()
@@ -287,7 +310,11 @@ def algorithm_of(record: dict) -> ModuleType:
     """The algorithm module a run directory's ``config.json`` record was trained with."""
     from purejaxrl.algorithms import ALGORITHMS
 
-    name = record["config_type"].rsplit(".", 2)[-2]
+    config_type = record.get("config_type") if isinstance(record, dict) else None
+    if not isinstance(config_type, str) or "." not in config_type:
+        raise ValueError(f"the run record names no config class (its 'config_type' is {config_type!r}); "
+                         "its config.json is damaged")
+    name = config_type.rsplit(".", 2)[-2]
     if name not in ALGORITHMS:
         raise ValueError(f"the run was trained with {name!r}, not a known algorithm "
                          f"({', '.join(ALGORITHMS)})")
@@ -296,38 +323,54 @@ def algorithm_of(record: dict) -> ModuleType:
 
 def read_run(out: str | pathlib.Path) -> tuple[ModuleType, Any, dict]:
     """``(algorithm, config, record)`` of the run directory ``out``, from its ``config.json``."""
-    from purejaxrl.rundir import read_record
+    from purejaxrl.rundir import config_from_record, read_record
 
     record = read_record(out)
     algorithm = algorithm_of(record)
-    return algorithm, algorithm.Config(**record["config"]), record
+    return algorithm, config_from_record(algorithm, record, out), record
 
 
 def load(algorithm: Any, out: str | pathlib.Path) -> tuple[Any, Any, int]:
-    """``(config, state, rows_done)`` of the newest checkpoint in the run directory ``out``."""
+    """``(config, state, rows_done)`` of the newest checkpoint in the run directory ``out``
+    (``FileNotFoundError`` if it has none yet, ``rundir.RunRecordError`` if its ``config.json`` is
+    damaged)."""
     from purejaxrl import rundir
 
     record = rundir.read_record(out)
-    config = algorithm.Config(**record["config"])
+    config = rundir.config_from_record(algorithm, record, out)
+    if not rundir.has_checkpoint(out):
+        raise FileNotFoundError(f"{out} has no checkpoint yet (the run was stopped before its first one); "
+                                "resume it to train it (resume=True)")
     _, _, points, template, sharding = initial_states(algorithm, config, record["seeds"], record["seed"],
                                                       record["sweep"])
     directory = rundir.RunDir(pathlib.Path(out), config, seeds=record["seeds"], seed=record["seed"],
                               sweep=record["sweep"], points=points, keep_checkpoints=3, resume=True,
                               read_only=True)
-    state, history = directory.restore(template, sharding, rewrite_sinks=False)
+    try:
+        state, history = directory.restore(template, sharding, rewrite_sinks=False)
+    finally:
+        directory.close()
     return config, state, len(history)
 
 
 def summarize(metrics: dict[str, np.ndarray], points: list[dict] | None, seeds: int, wall_s: float) -> dict:
-    """Per-seed final returns with mean, IQM and bootstrap CIs (``stats.summarize``) and the seeds
-    whose losses turned NaN/inf (``diverged_seeds``), per sweep point."""
-    finals = final_returns(metrics)
+    """Per-seed final returns with mean, IQM and bootstrap CIs over the seeds that have one, per sweep
+    point (``stats.summarize``).
 
-    diverged = finite.diverged_seeds(metrics)
+    A seed never scores a number it did not earn: a *diverged* seed (a loss, diagnostic or finished
+    episode's return turned NaN/inf, ``finite.failed_seeds``) and a seed that finished no episode
+    (``without_episodes_seeds``) have ``None`` (NaN) as final return and are left out of the statistics;
+    ``num_finite`` says how many seeds the statistics are over."""
+    finals = final_returns(metrics)
+    diverged = finite.failed_seeds(metrics)
+    finals = np.where(diverged, np.nan, finals)
 
     def one(values: np.ndarray, bad: np.ndarray) -> dict:
+        without = np.isnan(values) & ~bad
         return {"final_returns": [float(v) for v in values], **stats.summarize(values),
-                "diverged_seeds": [int(i) for i in np.flatnonzero(bad)]}
+                "num_finite": int(np.sum(~np.isnan(values))),
+                "diverged_seeds": [int(i) for i in np.flatnonzero(bad)],
+                "without_episodes_seeds": [int(i) for i in np.flatnonzero(without)]}
 
     summary = {"seeds": seeds, "env_steps": int(np.max(metrics["env_steps"])),
                "wall_seconds": round(wall_s, 3)}
@@ -338,23 +381,106 @@ def summarize(metrics: dict[str, np.ndarray], points: list[dict] | None, seeds: 
     return summary
 
 
-class ProgressBar:
-    """A tqdm bar over env steps showing the latest mean return; silent when not ``enabled``."""
+class StopRequest:
+    """Ctrl-C that native code may have swallowed: a SIGINT handler (``purejaxrl train``'s) calls
+    ``request`` and raises ``KeyboardInterrupt``; should XLA swallow that exception (an interrupt
+    during compilation was lost so), the progress bar raises it again at the next row."""
 
-    def __init__(self, enabled: bool, total_steps: int, initial_steps: int):
+    requested = False
+
+    @classmethod
+    def request(cls) -> None:
+        cls.requested = True
+
+    @classmethod
+    def raise_if_requested(cls) -> None:
+        if cls.requested:
+            cls.requested = False
+            raise KeyboardInterrupt
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during ``run``: ``rows_done`` of ``rows`` log rows (``env_steps`` of ``total_steps``
+    environment steps) were trained; a resume continues after ``checkpoint_rows`` rows, the newest
+    checkpoint's (``None``: no run directory, nothing to resume; unknown when the interrupt came
+    while a resume was still restoring). Still a ``KeyboardInterrupt`` for callers that catch that."""
+
+    def __init__(self, rows_done: int, rows: int, env_steps: int, total_steps: int,
+                 checkpoint_rows: int | None):
+        super().__init__(f"interrupted after log row {rows_done} of {rows}")
+        self.rows_done, self.rows, self.env_steps, self.total_steps = rows_done, rows, env_steps, total_steps
+        self.checkpoint_rows = checkpoint_rows
+
+
+def recorded_wall_seconds(out: str | pathlib.Path) -> float | None:
+    """The training time a finished run's ``summary.json`` recorded (``None`` when it has none)."""
+    import json
+
+    path = pathlib.Path(out) / "summary.json"
+    try:
+        return json.loads(path.read_text()).get("wall_seconds")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+class ProgressBar:
+    """A tqdm bar over env steps; silent when not ``enabled``. While a chunk program compiles it says
+    "compiling 3.2s" (``compiling``); steps/s and the ETA leave compile time out. The postfix is the
+    latest return averaged over every seed and sweep point, and says so."""
+
+    def __init__(self, enabled: bool, total_steps: int, initial_steps: int, seeds: int = 1,
+                 points: int | None = None):
         from tqdm.auto import tqdm
 
+        self.enabled = enabled
+        over = f"{seeds} seeds" if seeds > 1 else "1 seed"
+        self.over = f"{over} x {points} sweep points" if points else over
         self.bar = tqdm(total=total_steps, initial=initial_steps, unit="step", unit_scale=True,
                         dynamic_ncols=True, disable=not enabled)
 
+    def compiling(self, first_call: bool = True) -> CompileClock:
+        """A context around a chunk program's call: its first call compiles it."""
+        return CompileClock(self.bar, enabled=self.enabled and first_call)
+
     def update(self, env_steps: int, row: dict) -> None:
+        StopRequest.raise_if_requested()
         self.bar.update(env_steps - self.bar.n)
         episode_return = row.get("episode_return")
         if episode_return is not None and np.isfinite(episode_return).any():
-            self.bar.set_postfix(ret=f"{np.nanmean(episode_return):.1f}")
+            self.bar.set_postfix_str(f"return {np.nanmean(episode_return):.1f} (mean of {self.over})")
 
     def close(self) -> None:
         self.bar.close()
 
 
-__all__ = ["RunResult", "load", "row_bounds", "run", "run_chunk", "seed_sharding", "summarize"]
+class CompileClock:
+    """Shows "compiling Ns" on a tqdm bar, the seconds counted by a thread, while the block runs;
+    afterwards the bar's clock skips that time (``tqdm.unpause``), so rates exclude compilation."""
+
+    def __init__(self, bar: Any, enabled: bool):
+        import threading
+
+        self.bar, self.enabled, self.done = bar, enabled, threading.Event()
+        self.thread = threading.Thread(target=self._tick, daemon=True)
+
+    def _tick(self) -> None:
+        start = time.perf_counter()
+        while not self.done.wait(0.25):
+            self.bar.set_description_str(f"compiling {time.perf_counter() - start:.1f}s")
+
+    def __enter__(self) -> CompileClock:
+        if self.enabled:
+            self.bar.set_description_str("compiling")
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self.enabled:
+            self.done.set()
+            self.thread.join()
+            self.bar.set_description_str("", refresh=False)
+            self.bar.unpause()
+
+
+__all__ = ["RunInterrupted", "RunResult", "load", "row_bounds", "run", "run_chunk", "seed_sharding",
+           "summarize"]

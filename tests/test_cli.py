@@ -9,7 +9,7 @@ SMALL = ["--total-timesteps", "256", "--num-envs", "4", "--num-steps", "32", "--
 def test_train_prints_a_table_of_final_returns(capsys):
     assert main(["train", "ppo", "--env", "CartPole-v1", "--seeds", "3", *SMALL]) == 0
     out = capsys.readouterr().out
-    assert "3 seed(s)" in out and "IQM" in out
+    assert "3 seeds x" in out and "IQM" in out
     assert len([line for line in out.splitlines() if line.strip().startswith(("0 ", "1 ", "2 "))]) == 3
 
 
@@ -38,15 +38,14 @@ def test_bad_input_exits_2_with_a_message(argv, message, capsys):
 def test_eval_and_render_refuse_a_missing_run_or_an_unknown_algorithm(command, tmp_path, capsys):
     assert main([command, str(tmp_path / "nowhere")]) == 2
     assert "is not a run directory (no config.json)" in capsys.readouterr().err
-    (tmp_path / "config.json").write_text('{"config_type": "purejaxrl.algorithms.a2c.Config", "config": {}}')
+    (tmp_path / "config.json").write_text('{"config_type": "purejaxrl.algorithms.a2c.Config", "config": {}, '
+                                          '"seeds": 1, "seed": 0, "sweep": null}')
     assert main([command, str(tmp_path)]) == 2
     assert "trained with 'a2c', not a known algorithm" in capsys.readouterr().err
 
 
 def test_bad_config_flags_name_the_problem(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(["train", "ppo", "--env", "Cartpole"])
-    assert exit_info.value.code == 2
+    assert main(["train", "ppo", "--env", "Cartpole"]) == 2
     assert "CartPole-v1" in capsys.readouterr().err.replace("\n", " ")
 
 

@@ -1,25 +1,26 @@
 """Argument parsing that answers a user's mistake with one line.
 
-argparse prints its usage block before the error; here a mistake is one
-``error: ...`` line on stderr (with a pointer to ``--help``) and exit status 2.
+Every user mistake raises ``UsageError``; ``purejaxrl.cli.main`` prints it as one
+``error: ...`` line on stderr and exits with status 2 (argparse would print its usage
+block first).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from typing import NoReturn
+
+
+class UsageError(Exception):
+    """A user mistake on the command line: ``main`` prints ``error: <message>`` and exits 2."""
 
 
 class Parser(argparse.ArgumentParser):
-    """``argparse.ArgumentParser`` whose errors are one line: ``error: PROG: MESSAGE (see PROG --help)``."""
+    """An ``argparse`` parser whose mistakes raise ``UsageError`` (one line, no usage block)."""
 
-    def error(self, message: str) -> NoReturn:
-        print(f"error: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
-        raise SystemExit(2)
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
-def fail(message: str) -> int:
-    """Print ``error: MESSAGE`` (one line) on stderr; the exit status of a user's mistake, 2."""
-    print("error: " + " ".join(str(message).split()), file=sys.stderr)
-    return 2
+def one_line(message: object) -> str:
+    """``message`` with its whitespace (newlines included) collapsed: an error is one line."""
+    return " ".join(str(message).split())

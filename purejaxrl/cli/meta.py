@@ -6,12 +6,26 @@ import argparse
 import sys
 import time
 
+from purejaxrl.cli.args import Parser, UsageError
+from purejaxrl.cli.train import config_fields
+
+
+def ppo_field_help() -> str:
+    """The ``--ppo.FIELD VALUE`` options: every ``ppo.Config`` field with its docstring."""
+    lines = ["inner PPO fields (--ppo.FIELD VALUE, shared by every inner run; env, objective, "
+             "drift_params and drift_clip are set by the meta-training):"]
+    for field in config_fields("ppo").values():
+        if field.name not in ("env", "objective", "drift_params", "drift_clip"):
+            lines.append(f"  --ppo.{field.name:20} {' '.join((field.doc or '').split())}")
+    return "\n".join(lines)
+
 
 def meta_command(argv: list[str]) -> int:
     """``purejaxrl meta lpo ...``: meta-train an LPO drift with OpenAI-ES (``lpo.meta_train``)."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="purejaxrl meta",
-        description="Meta-train a learned PPO objective (LPO) with evolution strategies.")
+        description="Meta-train a learned PPO objective (LPO) with evolution strategies.",
+        epilog=ppo_field_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("method", choices=["lpo"])
     parser.add_argument("--env", action="append", default=None,
                         help="inner environment; repeat for several (default: CartPole-v1)")
@@ -35,9 +49,8 @@ def meta_command(argv: list[str]) -> int:
     ppo_fields, i = [], 0
     while i < len(rest):  # --ppo.FIELD VALUE: a field of every inner ppo.Config
         if not rest[i].startswith("--ppo.") or i + 1 >= len(rest):
-            print(f"error: unrecognised argument {rest[i]!r} (inner PPO fields go as --ppo.FIELD VALUE)",
-                  file=sys.stderr)
-            return 2
+            raise UsageError(f"unrecognised argument {rest[i]!r} (inner PPO fields go as --ppo.FIELD VALUE; "
+                             "purejaxrl meta lpo --help lists them)")
         ppo_fields.append(f"{rest[i].removeprefix('--ppo.').replace('-', '_')}={rest[i + 1]}")
         i += 2
     import numpy as np

@@ -10,7 +10,7 @@ import math
 import pathlib
 import sys
 
-from purejaxrl.cli.args import Parser, fail
+from purejaxrl.cli.args import Parser, UsageError
 
 RUN_HELP = "run directory, DIR@FIELD=VALUE for one point of a sweep (e.g. runs/a@lr=0.001)"
 SEEDS_LISTED = 32  # the summary table lists every seed up to this many
@@ -193,7 +193,7 @@ def plot_command(argv: list[str]) -> int:
             for warning in caught:
                 print(f"warning: {warning.message}", file=sys.stderr)
         except (FileNotFoundError, ValueError) as error:
-            return fail(error)
+            raise UsageError(error) from None
         curves.update(run_curves(metrics, points, spec if wanted is None else str(run), chosen))
     path = plot_learning_curves(curves, args.output)
     print(f"wrote {path}")
@@ -209,7 +209,7 @@ def eval_command(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the evaluation episodes")
     args = parser.parse_args(argv)
     if args.episodes < 1:
-        return fail(f"--episodes must be at least 1, got {args.episodes}")
+        raise UsageError(f"--episodes must be at least 1, got {args.episodes}")
     import numpy as np
 
     from purejaxrl.config import point_label
@@ -223,7 +223,7 @@ def eval_command(argv: list[str]) -> int:
         chosen = choose_point(run, points, wanted, required=False)
         config, state, rows = load(algo, run)
     except (FileNotFoundError, ValueError) as error:
-        return fail(error)
+        raise UsageError(error) from None
     import jax
 
     name = algo.__name__.rsplit(".", 1)[-1]
@@ -279,7 +279,7 @@ def render_command(argv: list[str]) -> int:
         path = render(run, args.output, seed_index=index, max_steps=args.max_steps,
                       key=args.key, fps=args.fps, every=args.every)
     except (FileNotFoundError, IndexError, ValueError, KeyError) as error:
-        return fail(error)
+        raise UsageError(error) from None
     which = f"seed {index % seeds}" + ("" if points is None else f" of {point_label(points[index // seeds])}")
     print(f"wrote {path} ({which})")
     return 0
@@ -297,7 +297,7 @@ def compare_command(argv: list[str]) -> int:
         sides = [comparison_side(spec) for spec in (args.run_a, args.run_b)]
         check_comparable(*sides)
     except (FileNotFoundError, ValueError) as error:
-        return fail(error)
+        raise UsageError(error) from None
     import numpy as np
 
     from purejaxrl.stats import probability_of_improvement
@@ -317,7 +317,7 @@ def compare_command(argv: list[str]) -> int:
                   + "; ".join(missing_parts(side["summary"])))
     if not all(f.size for f in finals):
         empty = next(side["name"] for side, f in zip(sides, finals) if not f.size)
-        return fail(f"{empty} has no seed with a final return; nothing to compare")
+        raise UsageError(f"{empty} has no seed with a final return; nothing to compare")
     point, low, high = probability_of_improvement(finals[0], finals[1])
     a, b = (side["name"] for side in sides)
     print(f"P({a} > {b}) = {point:.3f} [95% CI {low:.3f}, {high:.3f}] "
