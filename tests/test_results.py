@@ -166,3 +166,23 @@ def test_compare_of_something_that_is_not_a_finished_run_is_one_line(files, mess
     assert main(["compare", good, str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err
+
+
+def test_eval_of_a_run_without_a_checkpoint_is_one_line(tmp_path, capsys):
+    run = write_run(tmp_path / "a")
+    (tmp_path / "a" / "summary.json").unlink()
+    assert main(["eval", run]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "has no checkpoint yet" in err
+
+
+def test_plot_reads_the_complete_rows_of_metrics_cut_by_a_kill(pendulum_sweep, tmp_path, capsys):
+    copy = tmp_path / "cut"
+    copy.mkdir()
+    (copy / "config.json").write_text((pendulum_sweep / "config.json").read_text())
+    text = (pendulum_sweep / "metrics.jsonl").read_text()
+    (copy / "metrics.jsonl").write_text(text[: len(text) - 40])  # the last line half written
+    assert main(["plot", f"{copy}@lr=0.001", "-o", str(tmp_path / "c.png")]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith("warning: ") and "incomplete" in captured.err
+    assert (tmp_path / "c.png").exists()
