@@ -141,7 +141,7 @@ def test_cli_check_finite_exits_1_and_the_summary_lists_diverged_seeds(tmp_path,
     assert "error: check_finite: " in capsys.readouterr().err
     with pytest.warns(finite.DivergenceWarning):
         assert main([*flags, "--out", str(tmp_path / "run")]) == 0
-    assert "diverged (NaN/inf losses): seeds [0, 1]" in capsys.readouterr().out
+    assert "2 diverged (NaN/inf): seeds 0, 1" in capsys.readouterr().out
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["diverged_seeds"] == [0, 1]
 
 
