@@ -128,6 +128,13 @@ def test_an_existing_run_dir_error_speaks_cli(finished_run, capsys):
     assert f"purejaxrl train ppo --resume {finished_run}" in line and "resume=True" not in line
 
 
+def test_out_naming_a_file_speaks_cli(tmp_path, capsys):
+    (tmp_path / "afile").write_text("")
+    assert main(["train", "ppo", *TINY, "--no-progress", "--out", str(tmp_path / "afile")]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "is a file, not a directory" in line and "--out DIR" in line and "out=..." not in line
+
+
 # --------------------------------------------------------------------------- 10: Ctrl-C
 
 

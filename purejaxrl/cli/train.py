@@ -428,7 +428,8 @@ def cli_words(message: str, name: str, out: str | None) -> str:
     resume = f"resume it with: purejaxrl train {name} --resume {out}"
     return (message.replace("pass resume=True to continue it", resume)
             .replace("resume with fallback=True (CLI: --fallback)", "add --fallback")
-            .replace("fallback=True", "--fallback").replace("resume=True", "--resume DIR"))
+            .replace("fallback=True", "--fallback").replace("resume=True", "--resume DIR")
+            .replace("out=...", "--out DIR"))
 
 
 def raised_while_training(error: BaseException) -> bool:
