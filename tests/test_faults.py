@@ -10,9 +10,9 @@ import subprocess
 import sys
 import textwrap
 
-import numpy as np
 import pytest
 from purejaxrl.algorithms import ppo
+from run_checks import assert_same_run
 
 import purejaxrl
 from purejaxrl import rundir, runner
@@ -30,16 +30,6 @@ def run(out, **kwargs):
 def reference(tmp_path_factory):
     """An undisturbed run with a run directory."""
     return run(tmp_path_factory.mktemp("faults") / "reference")
-
-
-def assert_same_run(result, reference):
-    for key in reference.metrics:
-        np.testing.assert_array_equal(result.metrics[key], reference.metrics[key])
-    for a, b in zip(rundir.to_host_leaves(result.state).values(),
-                    rundir.to_host_leaves(reference.state).values(), strict=True):
-        np.testing.assert_array_equal(a, b)
-    rows = len((result.out / "metrics.jsonl").read_text().splitlines())
-    assert rows == reference.metrics["env_steps"].shape[-1]
 
 
 def interrupted_copy(reference, out: pathlib.Path) -> pathlib.Path:

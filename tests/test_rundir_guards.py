@@ -12,6 +12,7 @@ import struct
 import numpy as np
 import pytest
 from purejaxrl.algorithms import ppo
+from run_checks import assert_same_run
 
 import purejaxrl
 from purejaxrl import rundir, runner
@@ -33,15 +34,6 @@ def run(out, **kwargs):
 def reference(tmp_path_factory):
     """An undisturbed run with a run directory."""
     return run(tmp_path_factory.mktemp("guards") / "reference")
-
-
-def assert_same_run(result, reference):
-    for key in reference.metrics:
-        np.testing.assert_array_equal(result.metrics[key], reference.metrics[key])
-    for a, b in zip(rundir.to_host_leaves(result.state).values(),
-                    rundir.to_host_leaves(reference.state).values(), strict=True):
-        np.testing.assert_array_equal(a, b)
-    assert len((result.out / "metrics.jsonl").read_text().splitlines()) == ROWS
 
 
 def copy_of(reference, out: pathlib.Path, *, keep_checkpoints: tuple[str, ...] = ("1", "3")) -> pathlib.Path:
