@@ -29,6 +29,26 @@ from .registry import (
 for _env_id in GYMNAX_IDS:
     register(_env_id, functools.partial(make_gymnax, _env_id))
 
+# Partially observable versions of classic control (velocities hidden): an agent needs memory.
+HIDDEN_VELOCITY = {
+    "CartPole-NoVel-v1": ("CartPole-v1", (0, 2)),  # cart position, pole angle (no velocities)
+    "Pendulum-NoVel-v1": ("Pendulum-v1", (0, 1)),  # cos and sin of the angle (no angular velocity)
+}
+
+
+def make_hidden_velocity(env_id: str, **kwargs):
+    """``(env, params)`` of a ``HIDDEN_VELOCITY`` id: the gymnax task with only its position
+    components observed (``wrappers.SelectObservation``)."""
+    from .wrappers import SelectObservation
+
+    base, keep = HIDDEN_VELOCITY[env_id]
+    env, params = make_gymnax(base, **kwargs)
+    return SelectObservation(env, keep), params
+
+
+for _env_id in HIDDEN_VELOCITY:
+    register(_env_id, functools.partial(make_hidden_velocity, _env_id))
+
 
 def _collect(register_all) -> dict:
     """``{id: factory}`` from a module's ``register_*(register)`` function."""

@@ -106,6 +106,39 @@ class FlattenObservation(Wrapper):
         return self._flatten(obs), state, reward, terminated, truncated, info
 
 
+class SelectObservation(Wrapper):
+    """Only the observation components ``keep`` (indices into a 1-D observation), in that order,
+    ``final_obs`` included: ``SelectObservation(cartpole, (0, 2))`` hides the velocities, which makes
+    the task partially observable (an agent needs memory to act well)."""
+
+    def __init__(self, env: Any, keep: tuple[int, ...]):
+        super().__init__(env)
+        self.keep = tuple(int(i) for i in keep)
+        if not self.keep:
+            raise ValueError("SelectObservation: keep at least one observation component")
+
+    def observation_space(self, params):
+        space = self.env.observation_space(params)
+        if len(space.shape) != 1 or not all(0 <= i < space.shape[0] for i in self.keep):
+            raise ValueError(f"SelectObservation: components {self.keep} do not index the 1-D observation "
+                             f"space {space!r}")
+        low = np.broadcast_to(np.asarray(space.low, np.float32), space.shape)[list(self.keep)]
+        high = np.broadcast_to(np.asarray(space.high, np.float32), space.shape)[list(self.keep)]
+        return spaces.Box(low, high, (len(self.keep),), space.dtype)
+
+    def _select(self, obs: jax.Array) -> jax.Array:
+        return obs[..., jnp.asarray(self.keep)]
+
+    def reset(self, key, params):
+        obs, state = self.env.reset(key, params)
+        return self._select(obs), state
+
+    def step(self, key, state, action, params):
+        obs, state, reward, terminated, truncated, info = self.env.step(key, state, action, params)
+        info = {**info, "final_obs": self._select(info["final_obs"])}
+        return self._select(obs), state, reward, terminated, truncated, info
+
+
 class ScaleReward(Wrapper):
     """``reward * scale`` (``scale`` a constant; the unscaled reward stays in ``info``)."""
 

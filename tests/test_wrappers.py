@@ -151,3 +151,31 @@ def test_vmapped_env_params_randomise_the_domain():
     alone = jax.jit(lambda p, a: rollout(env, p, a, key))
     _, (obs_alone, *_rest) = alone(dataclasses.replace(params, gravity=25.0), actions[2])
     np.testing.assert_allclose(obs[2], obs_alone, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(("env_id", "base", "kept"), [("CartPole-NoVel-v1", "CartPole-v1", [0, 2]),
+                                                       ("Pendulum-NoVel-v1", "Pendulum-v1", [0, 1])])
+def test_hidden_velocity_tasks_observe_positions_only_with_the_same_dynamics(env_id, base, kept):
+    env, params = envs.make(env_id)
+    full, full_params = envs.make(base)
+    assert env.observation_space(params).shape == (2,)
+    np.testing.assert_array_equal(env.observation_space(params).low,
+                                  np.asarray(full.observation_space(full_params).low)[kept])
+    space = full.action_space(full_params)
+    actions = (jnp.arange(300) % 2 if hasattr(space, "n") and not hasattr(space, "low")
+               else jnp.sin(jnp.arange(300.0))[:, None] * 2.0)
+    obs, (steps, rewards, terminated, truncated, info) = rollout(env, params, actions)
+    full_obs, (full_steps, full_rewards, *_, full_info) = rollout(full, full_params, actions)
+    assert terminated.any() or truncated.any()  # an episode ended, so final_obs differs from obs
+    np.testing.assert_array_equal(obs, full_obs[..., kept])
+    np.testing.assert_array_equal(steps, full_steps[..., kept])
+    np.testing.assert_array_equal(info["final_obs"], full_info["final_obs"][..., kept])
+    np.testing.assert_array_equal(rewards, full_rewards)
+
+
+def test_select_observation_refuses_components_the_observation_lacks():
+    env, params = envs.make("CartPole-v1")
+    with pytest.raises(ValueError, match="do not index"):
+        wrappers.SelectObservation(env, (0, 4)).observation_space(params)
+    with pytest.raises(ValueError, match="at least one"):
+        wrappers.SelectObservation(env, ())
