@@ -83,7 +83,24 @@ class RescaleAction(Wrapper):
         return self.env.step(key, state, low + (unit + 1.0) * 0.5 * (high - low), params)
 
 
-class FlattenObservation(Wrapper):
+class ObservationWrapper(Wrapper):
+    """Applies ``observation(obs)`` to every observation an environment returns, ``final_obs``
+    included; subclasses define ``observation`` and the ``observation_space`` it produces."""
+
+    def observation(self, obs: jax.Array) -> jax.Array:
+        raise NotImplementedError
+
+    def reset(self, key, params):
+        obs, state = self.env.reset(key, params)
+        return self.observation(obs), state
+
+    def step(self, key, state, action, params):
+        obs, state, reward, terminated, truncated, info = self.env.step(key, state, action, params)
+        info = {**info, "final_obs": self.observation(info["final_obs"])}
+        return self.observation(obs), state, reward, terminated, truncated, info
+
+
+class FlattenObservation(ObservationWrapper):
     """Observations (and ``final_obs``) reshaped to one float32 vector."""
 
     def observation_space(self, params):
@@ -93,20 +110,11 @@ class FlattenObservation(Wrapper):
         high = np.broadcast_to(np.asarray(space.high, np.float32), space.shape).reshape(size)
         return spaces.Box(low, high, (size,), jnp.float32)
 
-    def _flatten(self, obs: jax.Array) -> jax.Array:
+    def observation(self, obs: jax.Array) -> jax.Array:
         return jnp.reshape(obs, (-1,)).astype(jnp.float32)
 
-    def reset(self, key, params):
-        obs, state = self.env.reset(key, params)
-        return self._flatten(obs), state
 
-    def step(self, key, state, action, params):
-        obs, state, reward, terminated, truncated, info = self.env.step(key, state, action, params)
-        info = {**info, "final_obs": self._flatten(info["final_obs"])}
-        return self._flatten(obs), state, reward, terminated, truncated, info
-
-
-class SelectObservation(Wrapper):
+class SelectObservation(ObservationWrapper):
     """Only the observation components ``keep`` (indices into a 1-D observation), in that order,
     ``final_obs`` included: ``SelectObservation(cartpole, (0, 2))`` hides the velocities, which makes
     the task partially observable (an agent needs memory to act well)."""
@@ -126,17 +134,8 @@ class SelectObservation(Wrapper):
         high = np.broadcast_to(np.asarray(space.high, np.float32), space.shape)[list(self.keep)]
         return spaces.Box(low, high, (len(self.keep),), space.dtype)
 
-    def _select(self, obs: jax.Array) -> jax.Array:
+    def observation(self, obs: jax.Array) -> jax.Array:
         return obs[..., jnp.asarray(self.keep)]
-
-    def reset(self, key, params):
-        obs, state = self.env.reset(key, params)
-        return self._select(obs), state
-
-    def step(self, key, state, action, params):
-        obs, state, reward, terminated, truncated, info = self.env.step(key, state, action, params)
-        info = {**info, "final_obs": self._select(info["final_obs"])}
-        return self._select(obs), state, reward, terminated, truncated, info
 
 
 class ScaleReward(Wrapper):

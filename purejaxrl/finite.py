@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from purejaxrl.config import point_label
 from purejaxrl.metrics import EPISODE_KEYS, stack_rows
 
 NONE_YET = -1  # "no non-finite value so far" in the (update, quantity) record
@@ -91,8 +92,7 @@ def _where(index: tuple[int, ...], points: list[dict] | None) -> tuple[int, dict
     """``(seed, sweep point, words)`` of an index ``(point?, seed)`` into a ``[*sweep, seeds]`` array."""
     seed = int(index[-1])
     point = None if points is None else points[int(index[0])]
-    words = f"seed {seed}" + ("" if point is None else " of sweep point "
-                               + ", ".join(f"{k}={v:g}" for k, v in point.items()))
+    words = f"seed {seed}" + ("" if point is None else f" of sweep point {point_label(point)}")
     return seed, point, words
 
 

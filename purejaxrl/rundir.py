@@ -323,10 +323,6 @@ class RunDir:
                                   f"{sorted(self.manager.all_steps())}; remove them or use another run "
                                   "directory")
 
-    def has_checkpoint(self) -> bool:
-        """Whether a finished checkpoint is there to restore."""
-        return bool(self.manager.all_steps())
-
     def start_over(self) -> None:
         """Resume a run stopped before its first checkpoint: its metric files and TensorBoard events
         are emptied (training starts from the beginning), with a warning saying so."""
@@ -516,11 +512,19 @@ def differences(saved: dict, record: dict) -> list[str]:
     return names
 
 
-def has_checkpoint(path: str | pathlib.Path) -> bool:
-    """Whether ``path/checkpoints`` holds a finished orbax checkpoint: a directory named by its row
-    (orbax writes into a temporary directory and renames it when the save is complete)."""
+def checkpoint_rows(path: str | pathlib.Path) -> int:
+    """Log rows done at the newest finished orbax checkpoint in ``path/checkpoints`` (0 without one):
+    a finished checkpoint is a directory named by its last row (orbax writes into a temporary
+    directory and renames it when the save is complete)."""
     directory = pathlib.Path(path) / "checkpoints"
-    return directory.is_dir() and any(p.is_dir() and p.name.isdigit() for p in directory.iterdir())
+    rows = [int(p.name) + 1 for p in directory.iterdir() if p.is_dir() and p.name.isdigit()] \
+        if directory.is_dir() else []
+    return max(rows, default=0)
+
+
+def has_checkpoint(path: str | pathlib.Path) -> bool:
+    """Whether ``path/checkpoints`` holds a finished orbax checkpoint (``checkpoint_rows``)."""
+    return checkpoint_rows(path) > 0
 
 
 def read_record(path: str | pathlib.Path) -> dict:

@@ -220,6 +220,11 @@ def run(
             raise TypeError(f"wandb must be a purejaxrl.wandb_sink.WandB(project=...), got {wandb!r}")
     rows = num_log_rows(config.num_log_points, config.num_iterations)
     bounds = row_bounds(config.num_iterations, rows)
+
+    def steps_after(rows_done: int) -> int:
+        """Environment steps trained by the end of log row ``rows_done - 1``."""
+        return bounds[rows_done - 1][1] * config.steps_per_iteration if rows_done else 0
+
     every = checkpoint_every or max(1, rows // 10)
     configs, config_axes, points, state, sharding = initial_states(
         algorithm, config, seeds, seed, sweep, devices
@@ -228,11 +233,11 @@ def run(
         pathlib.Path(out), config, seeds=seeds, seed=seed, sweep=sweep, points=points,
         keep_checkpoints=keep_checkpoints, resume=resume,
     )
-    bar, history, checkpoint_rows = None, [], (None if resume else 0)  # how far a Ctrl-C got
+    bar, checkpoint_rows = None, (None if resume else 0)  # how far a Ctrl-C got
+    history: list[dict[str, np.ndarray]] = []
     try:  # the run directory (and its lock) is closed however the run ends
-        history: list[dict[str, np.ndarray]] = []
         if directory is not None and resume:
-            if directory.has_checkpoint():
+            if rundir.has_checkpoint(out):
                 state, history = directory.restore(state, sharding, fallback=fallback)
             else:  # stopped before its first checkpoint: the recorded run, from the start (warns)
                 directory.start_over()
@@ -251,10 +256,9 @@ def run(
         watched = quantity_names(algorithm, configs, config_axes, state) if check_finite else []
         monitor = finite.DivergenceMonitor(points, history)
 
-        steps_done = bounds[len(history) - 1][1] * config.steps_per_iteration if history else 0
         total_steps = config.num_iterations * config.steps_per_iteration
-        bar = ProgressBar(progress and distributed.is_primary(), total_steps, steps_done, seeds=seeds,
-                          points=None if points is None else len(points))
+        bar = ProgressBar(progress and distributed.is_primary(), total_steps, steps_after(len(history)),
+                          seeds=seeds, points=None if points is None else len(points))
         started = time.perf_counter()
         already_complete, checkpoint_rows, compiled = len(history) == rows, len(history), set()
         for row in range(len(history), rows):
@@ -280,8 +284,9 @@ def run(
 
         metrics = stack_rows(history)
         summary = summarize(metrics, points, seeds, time.perf_counter() - started)
-        if already_complete and directory is not None and recorded_wall_seconds(out) is not None:
-            summary["wall_seconds"] = recorded_wall_seconds(out)  # nothing trained: keep summary.json
+        recorded = recorded_wall_seconds(out) if already_complete and directory is not None else None
+        if recorded is not None:
+            summary["wall_seconds"] = recorded  # nothing trained: keep summary.json as it is
         elif directory is not None:
             directory.finish(summary, metrics)
         if sink is not None:
@@ -291,8 +296,8 @@ def run(
     except KeyboardInterrupt as interrupt:
         if bar is not None:
             bar.close()
-        steps = bounds[len(history) - 1][1] * config.steps_per_iteration if history else 0
-        raise RunInterrupted(len(history), rows, steps, config.num_iterations * config.steps_per_iteration,
+        raise RunInterrupted(len(history), rows, steps_after(len(history)),
+                             config.num_iterations * config.steps_per_iteration,
                              None if out is None else checkpoint_rows) from interrupt
     finally:
         if directory is not None:

@@ -214,6 +214,13 @@ def test_brax_maintenance_warning_is_silenced_but_other_warnings_show():
     assert [str(w.message) for w in caught] == ["a warning the user needs"]
 
 
+def test_a_warning_is_one_line_naming_no_library_file():
+    result = cli("train", "ppo", *TINY, "--lr", "1e30", "--no-progress")  # diverges: DivergenceWarning
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: ") and "turned NaN or infinite" in lines[0]
+
+
 def test_env_spaces_are_listed_with_verbose():
     from purejaxrl import envs
     from purejaxrl.cli import env_spaces

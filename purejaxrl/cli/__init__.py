@@ -25,7 +25,7 @@ import pathlib
 import sys
 import warnings
 
-from purejaxrl.cli.args import UsageError, one_line
+from purejaxrl.cli.args import Parser, UsageError, one_line
 from purejaxrl.cli.meta import meta_command
 from purejaxrl.cli.results import compare_command, eval_command, plot_command, render_command
 from purejaxrl.cli.train import config_from_file, split_sweep_flags, train_command
@@ -167,8 +167,6 @@ def algos_command(argv: list[str]) -> int:
 
 def cli_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """An ``argparse`` parser whose mistakes are one ``UsageError`` line."""
-    from purejaxrl.cli.args import Parser
-
     return Parser(prog=prog, description=description)
 
 

@@ -144,13 +144,6 @@ def choose_point(run: pathlib.Path, points: list[dict] | None, wanted: dict | No
     raise RunSpecError(f"{run} has no sweep point {point_label(wanted)}; its points: {choices}")
 
 
-def read_record(run: pathlib.Path) -> dict:
-    """The run's ``config.json`` (``rundir.read_record``: errors name the file and the problem)."""
-    from purejaxrl import rundir
-
-    return rundir.read_record(run)
-
-
 def read_json(path: pathlib.Path, what: str) -> dict:
     import json
 
@@ -178,7 +171,7 @@ def plot_command(argv: list[str]) -> int:
     import warnings
 
     from purejaxrl.plots import plot_learning_curves, run_curves
-    from purejaxrl.rundir import read_metrics
+    from purejaxrl.rundir import read_metrics, read_record
 
     curves = {}
     for spec in args.runs:
@@ -265,6 +258,7 @@ def render_command(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from purejaxrl.config import point_label
     from purejaxrl.render import render
+    from purejaxrl.rundir import read_record
 
     try:
         run, wanted = split_run_spec(args.run)
@@ -327,6 +321,8 @@ def compare_command(argv: list[str]) -> int:
 
 def comparison_side(spec: str) -> dict:
     """One side of ``compare``: its name, algorithm, environment, budget and summary (one point)."""
+    from purejaxrl.rundir import read_record
+
     run, wanted = split_run_spec(spec)
     record = read_record(run)
     summary = read_json(run / "summary.json", "not a finished run: resume it to the end first")

@@ -26,7 +26,7 @@ import time
 import traceback
 
 from purejaxrl.cli.args import Parser, UsageError
-from purejaxrl.cli.results import print_summary
+from purejaxrl.cli.results import print_summary, seeds_word
 
 TRAIN_USAGE = ("usage: purejaxrl train ALGORITHM [--seeds N] [--seed S] [--out DIR] "
                "[--resume DIR [--fallback]] [--sweep.FIELD V1 V2 ...] [--checkpoint-every ROWS] "
@@ -397,18 +397,10 @@ def resume_training(name: str | None, run_args) -> int:
     return run_training(recorded, algo, config, run_args, record["sweep"] or {}, resume=True)
 
 
-def checkpoint_rows(out: str) -> int:
-    """Rows done at the newest checkpoint of run directory ``out`` (0 without one): its checkpoint
-    directories are named by their last row."""
-    directory = pathlib.Path(out) / "checkpoints"
-    rows = [int(p.name) + 1 for p in directory.iterdir() if p.is_dir() and p.name.isdigit()] \
-        if directory.is_dir() else []
-    return max(rows, default=0)
-
-
 def print_resume_point(out: str, config) -> None:
     """``resuming from row N of M`` (or ``already complete``)."""
     from purejaxrl.metrics import num_log_rows
+    from purejaxrl.rundir import checkpoint_rows
 
     rows, done = num_log_rows(config.num_log_points, config.num_iterations), checkpoint_rows(out)
     if done >= rows:
@@ -448,8 +440,7 @@ def run_training(name: str, algo, config, run_args, sweep: dict, resume: bool = 
 
     enable_persistent_cache(False if run_args.no_cache else None)
     points = f" x {len(list(itertools.product(*sweep.values())))} sweep points" if sweep else ""
-    seeds = f"{run_args.seeds} seed" + ("" if run_args.seeds == 1 else "s")
-    print(f"{name} on {config.env}: {seeds}{points} x {config.total_timesteps:,} steps"
+    print(f"{name} on {config.env}: {seeds_word(run_args.seeds)}{points} x {config.total_timesteps:,} steps"
           + (f", run dir {run_args.out}" if run_args.out else ""), flush=True)
     wandb = None
     if run_args.wandb_project is not None:
