@@ -37,6 +37,11 @@ One ``update`` is one iteration:
 3. Every ``target_update_period`` iterations (once learning),
    ``theta^- <- tau theta + (1 - tau) theta^-`` (``tau = 1``: a hard copy).
 
+Action masks (an environment with ``action_mask``, ``purejaxrl.envs.masks``): the greedy
+action is ``argmax`` over the legal actions, exploration draws uniformly among them, and
+``a*`` is the ``argmax`` over the legal actions at ``s'`` (the replay stores
+``info["final_action_mask"]`` with ``s'``). Without a mask none of this is traced.
+
 ``train`` is ``init`` followed by a ``lax.scan`` of ``update`` over all
 iterations: one XLA program, deterministic given ``(config, key)``. Warm-up and
 the target period are ``jnp.where`` selects on the iteration counter, so a
@@ -70,17 +75,19 @@ from purejaxrl.distributional import (
     quantile_huber_loss,
     quantile_midpoints,
 )
-from purejaxrl.distributions import log_softmax
+from purejaxrl.distributions import log_softmax, uniform_legal_action
 from purejaxrl.env_spec import EnvSpec, checked_env_spec, require_registered_env
 from purejaxrl.env_spec import env_spec as make_env_spec
 from purejaxrl.loop import scan_iterations
-from purejaxrl.networks import flatten_obs, mlp_apply, mlp_init, require_mlp
+from purejaxrl.networks import Dense, apply_torso, build_torso, require_mlp, require_torso, set_config_torso
 from purejaxrl.offpolicy import (
     Rollout,
     Transition,
+    mask_example,
     polyak,
     replay_slots,
     require_replay_budget,
+    rollout_action_mask,
     rollout_init,
     rollout_step,
     transition_example,
@@ -108,7 +115,7 @@ class Config:
     Static fields (recompile when changed): ``env``, ``env_kwargs``, ``variant``,
     ``total_timesteps``, ``num_envs``, ``buffer_size``, ``batch_size``,
     ``updates_per_step``, ``learning_starts``, ``target_update_period``,
-    ``double``, ``anneal_lr``, ``hidden_sizes``, ``activation``, ``num_atoms``,
+    ``double``, ``anneal_lr``, ``torso``, ``hidden_sizes``, ``activation``, ``num_atoms``,
     ``num_quantiles``, ``num_log_points``. The rest are traced and can be
     vmapped (``purejaxrl.sweep``).
 
@@ -149,10 +156,12 @@ class Config:
     """iterations between target updates (50 x 10 envs = 500 steps)"""
     double: bool = static(True)
     """double-DQN action selection"""
+    torso: str = static("auto")
+    """observation -> features: auto (cnn on [H, W, C], else mlp), mlp, cnn, or package.module:Name (flax)"""
     hidden_sizes: tuple[int, ...] = static((64, 64))
-    """MLP widths"""
+    """dense layer widths of the torso (mlp; cnn after its convolutions)"""
     activation: str = static("relu")
-    """hidden activation: tanh, relu, silu, swish, gelu or elu"""
+    """hidden activation of the mlp torso: tanh, relu, silu, swish, gelu or elu"""
     num_atoms: int = static(51)
     """C51 atoms K"""
     num_quantiles: int = static(32)
@@ -187,6 +196,7 @@ class Config:
     def __post_init__(self):
         object.__setattr__(self, "env_kwargs", frozen_kwargs(self.env_kwargs))
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        set_config_torso(self)
         validate(self)
 
     @property
@@ -230,6 +240,7 @@ def validate(config: Config) -> None:
     require(not spec.continuous, config, "env",
             f"{config.variant} needs a discrete action space; {config.env!r} has a continuous one "
             "(use sac or ppo)")
+    require_torso(config, torso_module(config), spec.obs_shape)
     if config.lr is not None:
         check(config, "lr", lambda v: v > 0, "positive")
     check(config, "adam_eps", lambda v: v > 0, "positive")
@@ -273,11 +284,12 @@ def optimizer(config: Config) -> optax.GradientTransformation:
 def init(config: Config, key: jax.Array) -> State:
     spec = env_spec(config)
     key, net_key, env_key = jax.random.split(key, 3)
-    layers = mlp_init(net_key, spec.obs_dim, config.hidden_sizes, spec.action_dim * config.head_size, 1.0)
-    params = {"q": layers}
+    torso_key, head_key = jax.random.split(net_key)
     rollout = rollout_init(spec, config.num_envs, env_key)
+    torso = torso_module(config).init(torso_key, rollout.obs.astype(jnp.float32))
+    params = {"torso": torso, "q": q_head(config).init(head_key, features(config, torso, rollout.obs[:1]))}
     obs = rollout.obs[0]
-    example = transition_example(obs, jnp.int32(0))
+    example = transition_example(obs, jnp.int32(0), mask_example(spec))
     epsilon, epsilon_decrement = epsilon_schedule_init(config)
     return State(
         params=params,
@@ -300,10 +312,25 @@ def parameters(state: State) -> dict:
 # --------------------------------------------------------------------------- network heads
 
 
+def torso_module(config: Config):
+    """The torso (a ``flax.linen`` module) the config names: by default an MLP of ``hidden_sizes``."""
+    return build_torso(config.torso, env_spec(config).obs_shape, config.hidden_sizes, config.activation)
+
+
+def q_head(config: Config) -> Dense:
+    """A linear layer from the torso's features to ``num_actions * head_size`` outputs."""
+    return Dense(env_spec(config).action_dim * config.head_size, 1.0)
+
+
+def features(config: Config, torso: dict, obs: jax.Array) -> jax.Array:
+    """The torso's features ``[..., F]`` of raw observations ``[..., *obs_shape]``."""
+    return apply_torso(torso_module(config), torso, obs.astype(jnp.float32), len(env_spec(config).obs_shape))
+
+
 def q_network(config: Config, params: dict, obs: jax.Array) -> jax.Array:
     """Raw outputs ``[..., num_actions, head_size]`` for raw observations ``[..., *obs_shape]``."""
     spec = env_spec(config)
-    out = mlp_apply(params["q"], flatten_obs(obs, spec.obs_shape), config.activation)
+    out = q_head(config).apply(params["q"], features(config, params["torso"], obs))
     return out.reshape((*out.shape[:-1], spec.action_dim, config.head_size))
 
 
@@ -387,36 +414,55 @@ def exploration_epsilon(config: Config, state: State) -> jax.Array:
     return jnp.where(warming_up, 1.0, state.epsilon).astype(jnp.float32)
 
 
-def epsilon_greedy(greedy: jax.Array, epsilon: jax.Array, key: jax.Array, num_actions: int) -> jax.Array:
-    """``greedy`` with probability ``1 - epsilon``, else a uniformly random action (same shape)."""
+def epsilon_greedy(greedy: jax.Array, epsilon: jax.Array, key: jax.Array, num_actions: int,
+                   action_mask: jax.Array | None = None) -> jax.Array:
+    """``greedy`` with probability ``1 - epsilon``, else a uniformly random action (same shape),
+    uniform over the legal actions of ``action_mask`` (``bool[..., num_actions]``) when given."""
     bits = random.bits(key, (2, *greedy.shape))
     explore = random.uniform_open(bits[0]) < epsilon
-    uniform = jnp.minimum(random.uniform_open(bits[1]) * num_actions, num_actions - 1).astype(jnp.int32)
+    if action_mask is None:
+        uniform = jnp.minimum(random.uniform_open(bits[1]) * num_actions, num_actions - 1).astype(jnp.int32)
+    else:
+        uniform = uniform_legal_action(random.uniform_open(bits[1]), action_mask)
     return jnp.where(explore, uniform, greedy)
 
 
-def greedy_actions(config: Config, params: dict, obs: jax.Array) -> jax.Array:
-    return jnp.argmax(q_values(config, q_network(config, params, obs)), axis=-1).astype(jnp.int32)
+def masked_argmax(values: jax.Array, action_mask: jax.Array | None) -> jax.Array:
+    """``argmax_a values[..., a]`` over the legal actions (``action_mask`` True; every action when
+    ``None``): illegal values count as ``-inf``."""
+    if action_mask is not None:
+        values = jnp.where(action_mask, values, -jnp.inf)
+    return jnp.argmax(values, axis=-1).astype(jnp.int32)
 
 
-def act(config: Config, state: State, obs: jax.Array, key: jax.Array, deterministic: bool = False):
+def greedy_actions(config: Config, params: dict, obs: jax.Array, action_mask: jax.Array | None = None
+                   ) -> jax.Array:
+    """``argmax_a Q(s, a)`` over the legal actions."""
+    return masked_argmax(q_values(config, q_network(config, params, obs)), action_mask)
+
+
+def act(config: Config, state: State, obs: jax.Array, key: jax.Array, deterministic: bool = False,
+        action_mask: jax.Array | None = None):
     """Greedy (``deterministic``) or epsilon-greedy actions (``exploration_epsilon`` of ``state``),
-    for a single observation or a batch (leading axes are kept)."""
-    greedy = greedy_actions(config, state.params, obs)
+    for a single observation or a batch (leading axes are kept). ``action_mask``
+    (``bool[..., num_actions]``, True = legal; the environment's ``envs.action_mask``) limits
+    both the argmax and the random actions to the legal ones; ``None``: every action is legal."""
+    greedy = greedy_actions(config, state.params, obs, action_mask)
     if deterministic:
         return greedy
     epsilon = exploration_epsilon(config, state)
-    return epsilon_greedy(greedy, epsilon, key, env_spec(config).action_dim)
+    return epsilon_greedy(greedy, epsilon, key, env_spec(config).action_dim, action_mask)
 
 
 # --------------------------------------------------------------------------- update
 
 
 def td_target(config: Config, params: dict, target_params: dict, batch: Transition) -> jax.Array:
-    """The variant's target for ``batch``, next action ``a*`` by the online (double) or target net."""
+    """The variant's target for ``batch``, next action ``a*`` by the online (double) or target net,
+    over the legal actions at ``s'`` (``batch.next_action_mask``) when the environment has a mask."""
     next_target = q_network(config, target_params, batch.next_obs)  # [B, A, H]
     selector = q_network(config, params, batch.next_obs) if config.double else next_target
-    next_action = jnp.argmax(q_values(config, selector), axis=-1)
+    next_action = masked_argmax(q_values(config, selector), batch.next_action_mask)
     next_out = jnp.take_along_axis(next_target, next_action[:, None, None], axis=1)[:, 0]
     discount = config.gamma * (1.0 - batch.terminated.astype(jnp.float32))
     return TARGETS[config.variant](config, next_out, batch.reward, discount)
@@ -450,7 +496,8 @@ def learn(config: Config, state: State, replay: Replay, key: jax.Array) -> tuple
 
 
 def update(config: Config, state: State) -> tuple[State, dict]:
-    """One iteration: one epsilon-greedy step of every environment, then learning once warmed up.
+    """One iteration: one epsilon-greedy step of every environment (over its legal actions), then
+    learning once warmed up.
 
     Metrics: ``env_steps``, the finished episodes' ``episode_return``/``episode_length``/``episodes``,
     ``loss`` and ``q_mean`` (mean ``Q(s, a)`` over the sampled batches; computed during warm-up
@@ -459,8 +506,9 @@ def update(config: Config, state: State) -> tuple[State, dict]:
     spec = env_spec(config)
     key, act_key, env_key, learn_key = jax.random.split(state.key, 4)
     epsilon = exploration_epsilon(config, state)
-    greedy = greedy_actions(config, state.params, state.rollout.obs)
-    action = epsilon_greedy(greedy, epsilon, act_key, spec.action_dim)
+    action_mask = rollout_action_mask(spec, state.rollout)  # None without a mask
+    greedy = greedy_actions(config, state.params, state.rollout.obs, action_mask)
+    action = epsilon_greedy(greedy, epsilon, act_key, spec.action_dim, action_mask)
     rollout, transition, episode_metrics = rollout_step(spec, state.rollout, action, env_key)
     replay = replay_add(state.replay, transition)
 

@@ -6,7 +6,8 @@ One ``update`` is one iteration:
 2. Compute ``V(s_t)`` and ``V(s'_t)`` (``s'_t`` the true next state, the
    pre-reset ``final_obs`` at episode ends) for the whole batch, then
    truncation-aware GAE (``purejaxrl.returns.gae``).
-3. ``num_epochs`` passes over ``num_minibatches`` shuffled minibatches, each an
+3. ``num_epochs`` passes over ``num_minibatches`` shuffled minibatches (of
+   transitions; of whole environments' windows with a recurrent core), each an
    Adam step on
 
        L = -mean(r A - drift(r, A)) + vf_coef * L_V - ent_coef * H[pi],
@@ -16,8 +17,22 @@ One ``update`` is one iteration:
    LPO network's (``"lpo"``, parameters ``drift_params``; see ``purejaxrl.losses``
    and ``purejaxrl.algorithms.lpo``).
 
+Networks: a torso (``mlp``, ``cnn`` or a user's ``flax.linen`` module) under a
+policy head and a value head. Feed-forward, the actor and the critic each have a
+torso of their own. With a recurrent ``core`` (``gru``, ``lstm``) one torso and
+core are shared: ``(h_t, y_t) = core(h_{t-1}, torso(o_t))``, the heads read
+``y_t``. The carry ``h`` lives in the agent state and is reset to zero after
+every episode end (terminated or truncated); on truncation
+``V(s'_t)`` is evaluated with the carry from *before* that reset. Learning is
+backpropagation through time over the rollout window from the carry the window
+started with, minibatches being sets of environments (time is never shuffled).
+
 ``train`` is ``init`` followed by a ``lax.scan`` of ``update`` over all
 iterations: one XLA program, deterministic given ``(config, key)``.
+
+Action masks (an environment with ``action_mask``, ``purejaxrl.envs.masks``): illegal
+actions' logits are ``finfo.min`` (``distributions.masked_logits``) when acting and in the
+loss, so they have probability 0 and the entropy is over the legal actions.
 """
 
 from __future__ import annotations
@@ -30,7 +45,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from purejaxrl import random
+from purejaxrl import envs, random
 from purejaxrl.config import (
     check,
     frozen_kwargs,
@@ -48,6 +63,7 @@ from purejaxrl.distributions import (
     categorical_sample_with_gumbel,
     gaussian_entropy,
     gaussian_log_prob,
+    masked_logits,
 )
 from purejaxrl.env_spec import EnvSpec, checked_env_spec, require_registered_env
 from purejaxrl.env_spec import env_spec as make_env_spec
@@ -69,12 +85,14 @@ from purejaxrl.metrics import (
     finished_episode_metrics,
 )
 from purejaxrl.networks import (
-    actor_critic_apply,
-    actor_critic_init,
-    flatten_obs,
-    policy_head,
+    CORES,
+    Dense,
+    apply_torso,
+    build_torso,
     require_mlp,
-    value_head,
+    require_torso,
+    reset_carry,
+    set_config_torso,
 )
 from purejaxrl.normalization import (
     RunningStats,
@@ -93,8 +111,9 @@ class Config:
 
     Static fields (recompile when changed): ``env``, ``env_kwargs``,
     ``total_timesteps``, ``num_envs``, ``num_steps``, ``num_epochs``,
-    ``num_minibatches``, ``anneal_lr``, ``clip_value_loss``, ``hidden_sizes``, ``activation``,
-    ``normalize_obs``, ``num_log_points``, ``objective``, ``drift_clip``. The rest are
+    ``num_minibatches``, ``anneal_lr``, ``clip_value_loss``, ``torso``, ``hidden_sizes``,
+    ``activation``, ``core``, ``core_size``, ``normalize_obs``, ``num_log_points``, ``objective``,
+    ``drift_clip``. The rest are
     traced and can be vmapped (``purejaxrl.sweep``), LPO's ``drift_params`` included: a
     population of drifts is a vmap over it.
 
@@ -143,10 +162,16 @@ class Config:
     """clipped value loss (as PureJaxRL and CleanRL do)"""
     max_grad_norm: float = 0.5
     """global gradient-norm clip"""
+    torso: str = static("auto")
+    """observation -> features: auto (cnn on [H, W, C], else mlp), mlp, cnn, or package.module:Name (flax)"""
     hidden_sizes: tuple[int, ...] = static((64, 64))
-    """MLP widths, actor and critic"""
+    """dense layer widths of the torso (mlp; cnn after its convolutions)"""
     activation: str = static("tanh")
-    """hidden activation: tanh, relu, silu, swish, gelu or elu"""
+    """hidden activation of the mlp torso: tanh, relu, silu, swish, gelu or elu"""
+    core: str = static("none")
+    """recurrent core after the torso: none, gru or lstm"""
+    core_size: int = static(128)
+    """width of the recurrent core's carry"""
     normalize_obs: bool = static(False)
     """running observation normalisation"""
     num_log_points: int = static(100)
@@ -166,6 +191,7 @@ class Config:
         object.__setattr__(self, "env_kwargs", frozen_kwargs(self.env_kwargs))
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
         object.__setattr__(self, "drift_params", as_drift_arrays(self.drift_params))
+        set_config_torso(self)
         validate(self)
 
     @property
@@ -192,7 +218,8 @@ def validate(config: Config) -> None:
     """Raise ``ConfigError`` naming the field of an impossible config."""
     require_registered_env(config)
     require_step_budget(config)
-    require_ints(config, ("num_envs", "num_steps", "num_epochs", "num_minibatches", "num_log_points"))
+    require_ints(config, ("num_envs", "num_steps", "num_epochs", "num_minibatches", "num_log_points",
+                          "core_size"))
     require_bools(config, ("anneal_lr", "clip_value_loss", "normalize_obs", "drift_clip"))
     require(
         config.batch_size % config.num_minibatches == 0, config, "num_minibatches",
@@ -206,6 +233,7 @@ def validate(config: Config) -> None:
     )
     require_mlp(config)
     checked_env_spec(config)  # builds: the env kwargs are accepted, the action space is usable
+    require_network(config)
     require(config.objective in OBJECTIVES, config, "objective",
             f"unknown {config.objective!r}; choose one of {list(OBJECTIVES)}")
     require_drift_params(config)
@@ -218,6 +246,18 @@ def validate(config: Config) -> None:
     check(config, "max_grad_norm", lambda v: v > 0, "positive", allow_inf=True)
     check(config, "dpo_alpha", lambda v: v > 0, "positive")
     check(config, "dpo_beta", lambda v: v > 0, "positive")
+
+
+def require_network(config: Config) -> None:
+    """A torso that maps observations to features, a known core, and, with a recurrent core,
+    minibatches of whole environments."""
+    require(config.core == "none" or config.core in CORES, config, "core",
+            f"unknown {config.core!r}; choose one of {['none', *CORES]}")
+    require_torso(config, networks(config).torso, env_spec(config).obs_shape)
+    if is_recurrent(config):
+        require(config.num_envs % config.num_minibatches == 0, config, "num_minibatches",
+                f"a recurrent core learns from minibatches of whole environments: num_envs = "
+                f"{config.num_envs} is not divisible by num_minibatches = {config.num_minibatches}")
 
 
 def as_drift_arrays(params: Any) -> Any:
@@ -267,6 +307,8 @@ class State(NamedTuple):
     episode_stats: EpisodeStats
     key: jax.Array
     iteration: jax.Array
+    carry: Any = ()
+    """the recurrent core's carry per environment (``()`` feed-forward)"""
 
 
 class Transition(NamedTuple):
@@ -279,6 +321,104 @@ class Transition(NamedTuple):
     final_obs: jax.Array
     episode_return: jax.Array
     episode_length: jax.Array
+    core_output: Any = ()
+    """``y_t`` of a recurrent core (``()`` feed-forward)"""
+    carry_after: Any = ()
+    """the core's carry after step ``t``, before an episode end resets it"""
+    action_mask: Any = ()
+    """the legal actions at ``obs`` (``()`` when the environment has no mask)"""
+
+
+# --------------------------------------------------------------------------- networks
+
+
+class Networks(NamedTuple):
+    torso: Any
+    core: Any  # None: feed-forward
+
+
+def networks(config: Config) -> Networks:
+    """The torso and (recurrent) core modules a config names."""
+    spec = env_spec(config)
+    torso = build_torso(config.torso, spec.obs_shape, config.hidden_sizes, config.activation)
+    return Networks(torso, CORES[config.core](config.core_size) if is_recurrent(config) else None)
+
+
+def is_recurrent(config: Config) -> bool:
+    return config.core != "none"
+
+
+def policy_module(config: Config) -> Dense:
+    """Policy head: logits or the Gaussian mean, gain 0.01 (a near-uniform initial policy)."""
+    return Dense(env_spec(config).action_dim, 0.01)
+
+
+VALUE_HEAD = Dense(1, 1.0)
+
+
+def init_params(config: Config, key: jax.Array, obs: jax.Array) -> dict:
+    """Feed-forward: ``actor_torso``, ``critic_torso``; recurrent: ``torso``, ``core``; then the heads
+    ``actor`` and ``critic`` and, for continuous actions, a state-independent ``log_std``.
+    ``obs``: a batch ``[N, *obs_shape]``."""
+    spec = env_spec(config)
+    nets = networks(config)
+    keys = jax.random.split(key, 4)
+    if is_recurrent(config):
+        torso = nets.torso.init(keys[0], obs)
+        core = nets.core.init(keys[1], nets.core.initial_carry(obs.shape[0]), features(config, torso, obs))
+        params = {"torso": torso, "core": core}
+        head_input = jnp.zeros((1, config.core_size), jnp.float32)
+    else:
+        params = {"actor_torso": nets.torso.init(keys[0], obs), "critic_torso": nets.torso.init(keys[1], obs)}
+        head_input = features(config, params["actor_torso"], obs[:1])
+    params["actor"] = policy_module(config).init(keys[2], head_input)
+    params["critic"] = VALUE_HEAD.init(keys[3], head_input)
+    if spec.continuous:
+        params["log_std"] = jnp.zeros((spec.action_dim,), jnp.float32)
+    return params
+
+
+def initial_carry(config: Config, batch_shape: tuple[int, ...] = ()) -> Any:
+    """The zero carry of a recurrent core for observations with leading axes ``batch_shape``
+    (``()`` feed-forward)."""
+    if not is_recurrent(config):
+        return ()
+    size = int(np.prod(batch_shape, dtype=int))
+    carry = networks(config).core.initial_carry(size)
+    return jax.tree.map(lambda c: c.reshape((*batch_shape, *c.shape[1:])), carry)
+
+
+def features(config: Config, variables: Any, obs: jax.Array) -> jax.Array:
+    """The torso's features ``[*batch, F]`` of observations ``[*batch, *obs_shape]``."""
+    return apply_torso(networks(config).torso, variables, obs, len(env_spec(config).obs_shape))
+
+
+def policy_head(config: Config, params: dict, obs: jax.Array) -> jax.Array:
+    """Feed-forward policy head for observations ``[*batch, *obs_shape]``."""
+    return policy_module(config).apply(params["actor"], features(config, params["actor_torso"], obs))
+
+
+def value_head(config: Config, params: dict, obs: jax.Array) -> jax.Array:
+    """Feed-forward ``V(s)`` for observations ``[*batch, *obs_shape]``."""
+    return VALUE_HEAD.apply(params["critic"], features(config, params["critic_torso"], obs))[..., 0]
+
+
+def core_step(config: Config, params: dict, carry: Any, obs: jax.Array) -> tuple[Any, jax.Array]:
+    """``(h_t, y_t) = core(h_{t-1}, torso(o_t))`` for a batch ``[N, *obs_shape]``."""
+    return networks(config).core.apply(params["core"], carry, features(config, params["torso"], obs))
+
+
+def unroll(config: Config, params: dict, carry: Any, obs: jax.Array, done: jax.Array) -> jax.Array:
+    """Core outputs ``y [T, N, size]`` over a window ``obs [T, N, ...]`` from ``carry``, resetting
+    the carry after every step where ``done`` (as the rollout did)."""
+    initial = initial_carry(config, (obs.shape[1],))
+
+    def step(carry, inputs):
+        obs_t, done_t = inputs
+        carry, y = core_step(config, params, carry, obs_t)
+        return reset_carry(carry, initial, done_t), y
+
+    return jax.lax.scan(step, carry, (obs, done))[1]
 
 
 def optimizer(config: Config) -> optax.GradientTransformation:
@@ -294,18 +434,18 @@ def init(config: Config, key: jax.Array) -> State:
     spec = env_spec(config)
     keys = jax.random.split(key, 2 + config.num_envs)
     key, net_key, reset_keys = keys[0], keys[1], keys[2:]
-    obs_dim = int(np.prod(spec.obs_shape, dtype=int))
-    params = actor_critic_init(net_key, obs_dim, spec.action_dim, config.hidden_sizes, spec.continuous)
     obs, env_state = jax.vmap(spec.env.reset, in_axes=(0, None))(reset_keys, spec.env_params)
+    params = init_params(config, net_key, obs.astype(jnp.float32))
     return State(
         params=params,
         opt_state=optimizer(config).init(ravel_pytree(params)[0]),
-        obs_stats=running_stats_init((obs_dim,)),
+        obs_stats=running_stats_init(spec.obs_shape),
         env_state=env_state,
         obs=obs,
         episode_stats=episode_stats_init(config.num_envs),
         key=key,
         iteration=jnp.zeros((), jnp.int32),
+        carry=initial_carry(config, (config.num_envs,)),
     )
 
 
@@ -318,9 +458,9 @@ def parameters(state: State) -> dict:
 
 
 def observe(config: Config, stats: RunningStats, obs: jax.Array) -> jax.Array:
-    """Flatten and (if ``normalize_obs``) normalise raw observations."""
-    flat = flatten_obs(obs, env_spec(config).obs_shape)
-    return normalize(stats, flat) if config.normalize_obs else flat
+    """Raw observations as float32, normalised if ``normalize_obs``."""
+    obs = obs.astype(jnp.float32)
+    return normalize(stats, obs) if config.normalize_obs else obs
 
 
 def log_prob_and_entropy(spec: EnvSpec, params: dict, head: jax.Array, action: jax.Array):
@@ -348,15 +488,45 @@ def action_noise(spec: EnvSpec, bits: jax.Array) -> jax.Array:
     return random.normal(bits) if spec.continuous else random.gumbel(bits)
 
 
-def act(config: Config, state: State, obs: jax.Array, key: jax.Array, deterministic: bool = False):
-    """Actions for a single observation or a batch (leading axes are kept)."""
+def act(config: Config, state: State, obs: jax.Array, key: jax.Array, deterministic: bool = False,
+        carry: Any = None, action_mask: jax.Array | None = None):
+    """Actions for a single observation or a batch (leading axes are kept); only legal ones
+    where ``action_mask`` (``bool[..., num_actions]``) is given.
+
+    With a recurrent core, ``carry`` (``initial_carry(config, leading axes)`` at an episode's
+    start) is required and ``(actions, carry)`` is returned; reset it where an episode ended
+    (``networks.reset_carry``).
+    """
     spec = env_spec(config)
-    head = policy_head(state.params, observe(config, state.obs_stats, obs), config.activation)
+    obs = observe(config, state.obs_stats, obs)
+    if is_recurrent(config):
+        if carry is None:
+            raise ValueError("a recurrent PPO's act needs the carry: act(config, state, obs, key, "
+                             "carry=ppo.initial_carry(config, obs.shape[:-len(obs_shape)])); it returns "
+                             "(actions, carry)")
+        batch_shape = obs.shape[: obs.ndim - len(spec.obs_shape)]
+        flat = obs.reshape((-1, *spec.obs_shape))
+        carry, y = core_step(config, state.params, jax.tree.map(
+            lambda c: c.reshape((flat.shape[0], *c.shape[len(batch_shape):])), carry), flat)
+        head = policy_module(config).apply(state.params["actor"], y).reshape((*batch_shape, -1))
+        carry = jax.tree.map(lambda c: c.reshape((*batch_shape, *c.shape[1:])), carry)
+        return choose_action(spec, state.params, legal(head, action_mask), key, deterministic), carry
+    head = policy_head(config, state.params, obs)
+    return choose_action(spec, state.params, legal(head, action_mask), key, deterministic)
+
+
+def legal(head: jax.Array, action_mask: Any) -> jax.Array:
+    """Logits with the illegal actions' at ``finfo.min``; unchanged without a mask (``None``, ``()``)."""
+    return head if action_mask is None or isinstance(action_mask, tuple) else masked_logits(head, action_mask)
+
+
+def choose_action(spec: EnvSpec, params: dict, head: jax.Array, key: jax.Array, deterministic: bool):
+    """The mode (``deterministic``) or a sample of pi given its head, clipped to the action space."""
     if deterministic:
         action = head if spec.continuous else jnp.argmax(head, axis=-1).astype(jnp.int32)
     else:
         bits = random.bits(key, head.shape)
-        action = sample_action(spec, state.params, head, action_noise(spec, bits))
+        action = sample_action(spec, params, head, action_noise(spec, bits))
     return env_action(spec, action)
 
 
@@ -376,11 +546,21 @@ def collect(
     """
     spec = env_spec(config)
     vmapped_step = jax.vmap(spec.env.step, in_axes=(0, 0, 0, None))
+    vmapped_mask = jax.vmap(envs.action_mask, in_axes=(None, 0, None))
+    reset_to = initial_carry(config, (config.num_envs,))
 
     def env_step(carry, inputs):
-        env_state, obs, episode_stats = carry
+        env_state, obs, episode_stats, agent_carry = carry
         keys, action_noise = inputs
-        head = policy_head(state.params, observe(config, state.obs_stats, obs), config.activation)
+        if is_recurrent(config):
+            carry_after, core_output = core_step(config, state.params, agent_carry,
+                                                 observe(config, state.obs_stats, obs))
+            head = policy_module(config).apply(state.params["actor"], core_output)
+        else:
+            carry_after = core_output = ()
+            head = policy_head(config, state.params, observe(config, state.obs_stats, obs))
+        mask = vmapped_mask(spec.env, env_state, spec.env_params) if spec.has_action_mask else ()
+        head = legal(head, mask)
         action = sample_action(spec, state.params, head, action_noise)
         next_obs, env_state, reward, terminated, truncated, info = vmapped_step(
             keys, env_state, env_action(spec, action), spec.env_params
@@ -390,13 +570,16 @@ def collect(
         episode_stats, episode_return, episode_length = episode_stats_step(episode_stats, reward, done)
         transition = Transition(
             obs, action, head, reward, terminated, truncated, info["final_obs"],
-            episode_return, episode_length,
+            episode_return, episode_length, core_output, carry_after, mask,
         )
-        return (env_state, next_obs, episode_stats), transition
+        agent_carry = reset_carry(carry_after, reset_to, done) if is_recurrent(config) else ()
+        return (env_state, next_obs, episode_stats, agent_carry), transition
 
-    carry = (state.env_state, state.obs, state.episode_stats)
-    (env_state, obs, episode_stats), trajectory = jax.lax.scan(env_step, carry, (step_keys, noise))
-    return state._replace(env_state=env_state, obs=obs, episode_stats=episode_stats), trajectory
+    carry = (state.env_state, state.obs, state.episode_stats, state.carry)
+    (env_state, obs, episode_stats, agent_carry), trajectory = jax.lax.scan(
+        env_step, carry, (step_keys, noise))
+    state = state._replace(env_state=env_state, obs=obs, episode_stats=episode_stats, carry=agent_carry)
+    return state, trajectory
 
 
 def drift(config: Config, ratio: jax.Array, advantages: jax.Array, progress: jax.Array) -> jax.Array:
@@ -410,9 +593,24 @@ def drift(config: Config, ratio: jax.Array, advantages: jax.Array, progress: jax
     return learned + clip_drift(ratio, advantages, config.clip_eps) if config.drift_clip else learned
 
 
+def heads(config: Config, params: dict, batch: dict) -> tuple[jax.Array, jax.Array]:
+    """``(policy head, V)`` on a minibatch: of transitions ``obs [B, ...]`` (feed-forward), or of
+    windows ``obs [T, n, ...]`` unrolled from ``carry`` with resets after ``done``."""
+    if is_recurrent(config):
+        y = unroll(config, params, batch["carry"], batch["obs"], batch["done"])
+        # heads on [T n, size]: their gradients then sum over one batch axis, in the same order
+        # whether or not the seed is vmapped (as in the feed-forward case)
+        flat = y.reshape((-1, y.shape[-1]))
+        head = policy_module(config).apply(params["actor"], flat).reshape((*y.shape[:2], -1))
+        values = VALUE_HEAD.apply(params["critic"], flat)[..., 0].reshape(y.shape[:2])
+    else:
+        head, values = policy_head(config, params, batch["obs"]), value_head(config, params, batch["obs"])
+    return legal(head, batch.get("action_mask")), values
+
+
 def loss(config: Config, params: dict, batch: dict, progress: jax.Array) -> tuple[jax.Array, dict]:
     spec = env_spec(config)
-    head, values = actor_critic_apply(params, batch["obs"], config.activation)
+    head, values = heads(config, params, batch)
     log_prob, entropy = log_prob_and_entropy(spec, params, head, batch["action"])
     log_ratio = log_prob - batch["log_prob"]
     ratio = jnp.exp(log_ratio)
@@ -439,7 +637,9 @@ def learn(
 ) -> tuple[State, dict]:
     """``num_epochs`` x ``num_minibatches`` Adam steps on the collected batch.
 
-    ``shuffle_bits`` ``(num_epochs, batch_size)`` fix each epoch's minibatch order.
+    ``shuffle_bits`` ``(num_epochs, batch_size)`` fix each epoch's minibatch order: of the
+    ``batch_size`` transitions (``batch`` fields ``[batch_size, ...]``), or, with a recurrent
+    core, of the ``num_envs`` environments (fields ``[T, num_envs, ...]``, ``carry [num_envs, ...]``).
     """
     tx = optimizer(config)
     lr = learning_rate(config.lr, config.anneal_lr, state.iteration, config.num_iterations)
@@ -454,10 +654,19 @@ def learn(
         return (flat - lr * updates, opt_state), info
 
     # Every epoch's shuffle in one sort and one gather per field: the epochs' minibatches in order.
-    orders = random.permutation(shuffle_bits).reshape(-1)
     num_steps = config.num_epochs * config.num_minibatches
-    minibatches = jax.tree.map(
-        lambda x: x[orders].reshape((num_steps, config.minibatch_size, *x.shape[1:])), batch)
+    if is_recurrent(config):
+        orders = random.permutation(shuffle_bits[:, : config.num_envs]).reshape(-1)
+        envs_each = config.num_envs // config.num_minibatches
+        windows = {k: v for k, v in batch.items() if k != "carry"}
+        minibatches = jax.tree.map(lambda x: jnp.moveaxis(
+            x[:, orders].reshape((x.shape[0], num_steps, envs_each, *x.shape[2:])), 1, 0), windows)
+        minibatches["carry"] = jax.tree.map(
+            lambda c: c[orders].reshape((num_steps, envs_each, *c.shape[1:])), batch["carry"])
+    else:
+        orders = random.permutation(shuffle_bits).reshape(-1)
+        minibatches = jax.tree.map(
+            lambda x: x[orders].reshape((num_steps, config.minibatch_size, *x.shape[1:])), batch)
     (flat_params, opt_state), info = jax.lax.scan(minibatch_step, (flat_params, state.opt_state), minibatches)
     state = state._replace(params=unflatten(flat_params), opt_state=opt_state)
     return state, jax.tree.map(ordered_mean, info)
@@ -483,28 +692,32 @@ def draw_iteration_randomness(config: Config, key: jax.Array):
 def update(config: Config, state: State) -> tuple[State, dict]:
     """One PPO iteration: collect, estimate advantages, learn."""
     key, step_keys, noise, shuffle_bits = draw_iteration_randomness(config, state.key)
-    stats = state.obs_stats
+    stats, window_carry = state.obs_stats, state.carry
     state, traj = collect(config, state, step_keys, noise)
 
     obs = observe(config, stats, traj.obs)
     final_obs = observe(config, stats, traj.final_obs)
-    values, next_values = value_head(state.params, jnp.stack([obs, final_obs]), config.activation)
+    values, next_values = values_and_next_values(config, state.params, traj, obs, final_obs)
     log_prob, _ = log_prob_and_entropy(env_spec(config), state.params, traj.policy_head, traj.action)
     advantages, targets = gae(
         traj.reward, values, next_values, traj.terminated, traj.truncated,
         config.gamma, config.gae_lambda,
     )
+    done = jnp.logical_or(traj.terminated, traj.truncated)
     batch = {
         "obs": obs, "action": traj.action, "log_prob": log_prob, "value": values,
         "advantage": advantages, "target": targets,
     }
-    batch = jax.tree.map(lambda x: x.reshape((config.batch_size, *x.shape[2:])), batch)
+    if env_spec(config).has_action_mask:
+        batch["action_mask"] = traj.action_mask
+    if is_recurrent(config):  # windows [T, num_envs, ...] and the carry they start from
+        batch = {**batch, "done": done, "carry": window_carry}
+    else:
+        batch = jax.tree.map(lambda x: x.reshape((config.batch_size, *x.shape[2:])), batch)
     state, learn_metrics = learn(config, state, batch, shuffle_bits)
 
     if config.normalize_obs:
-        raw_obs = flatten_obs(traj.obs, env_spec(config).obs_shape)
-        state = state._replace(obs_stats=running_stats_update(stats, raw_obs))
-    done = jnp.logical_or(traj.terminated, traj.truncated)
+        state = state._replace(obs_stats=running_stats_update(stats, traj.obs.astype(jnp.float32)))
     metrics = {
         "env_steps": (state.iteration + 1) * config.batch_size,
         **finished_episode_metrics(traj.episode_return, traj.episode_length, done),
@@ -512,6 +725,20 @@ def update(config: Config, state: State) -> tuple[State, dict]:
         "learning_rate": learning_rate(config.lr, config.anneal_lr, state.iteration, config.num_iterations),
     }
     return state._replace(key=key, iteration=state.iteration + 1), metrics
+
+
+def values_and_next_values(config: Config, params: dict, traj: Transition, obs: jax.Array,
+                           final_obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``V(s_t)`` and ``V(s'_t)`` ``[T, N]``. With a recurrent core ``V(s_t)`` reads the rollout's
+    core outputs and ``V(s'_t)`` steps the core once more from the carry after step ``t`` (before an
+    episode end reset it) on ``final_obs``."""
+    if not is_recurrent(config):
+        return value_head(config, params, jnp.stack([obs, final_obs]))
+    flat = lambda x: x.reshape((-1, *x.shape[2:]))  # noqa: E731
+    _, y_next = core_step(config, params, jax.tree.map(flat, traj.carry_after), flat(final_obs))
+    values = VALUE_HEAD.apply(params["critic"], traj.core_output)[..., 0]
+    next_values = VALUE_HEAD.apply(params["critic"], y_next)[..., 0].reshape(values.shape)
+    return values, next_values
 
 
 def train(config: Config, key: jax.Array) -> tuple[State, dict]:

@@ -18,6 +18,15 @@ corrected for the squashing) with ``H_target = -|A|``. With discrete actions
 the policy is categorical, the critics output one value per action,
 expectations over ``pi(.|s)`` replace the samples, and
 ``H_target = target_entropy_scale * log |A|``.
+
+Action masks (discrete environments with ``action_mask``, ``purejaxrl.envs.masks``): the
+policy is the softmax over the legal actions (``masked_logits``), so
+``pi(a|s) = 0`` for illegal ``a``, and the expectations above (the soft value at ``s'``
+with the mask stored with ``s'``, the actor loss, the entropy ``-sum_a pi log pi``) run
+over the legal actions only; random warm-up actions are uniform over the legal ones.
+``H_target`` stays ``target_entropy_scale * log |A|``: the largest entropy reachable is
+``log`` of the number of legal actions, so where fewer are legal lower
+``target_entropy_scale`` (or alpha keeps growing).
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ from purejaxrl.config import check, frozen_kwargs, pytree_dataclass, static
 from purejaxrl.distributions import (
     categorical_sample_with_gumbel,
     log_softmax,
+    masked_logits,
     squashed_gaussian_mode,
     squashed_gaussian_sample,
 )
@@ -41,20 +51,21 @@ from purejaxrl.env_spec import EnvSpec, checked_env_spec, require_registered_env
 from purejaxrl.env_spec import env_spec as make_env_spec
 from purejaxrl.loop import scan_iterations
 from purejaxrl.networks import (
-    flatten_obs,
-    layers_from_weights,
-    mlp_apply,
-    mlp_gains,
-    mlp_shapes,
-    orthogonal_init,
+    Head,
+    apply_torso,
+    build_torso,
     require_mlp,
+    require_torso,
+    set_config_torso,
 )
 from purejaxrl.offpolicy import (
     Rollout,
     Transition,
+    mask_example,
     polyak,
     replay_slots,
     require_replay_budget,
+    rollout_action_mask,
     rollout_init,
     rollout_step,
     transition_example,
@@ -74,7 +85,7 @@ class Config:
     Static (recompile when changed): ``env``, ``env_kwargs``, ``total_timesteps``,
     ``num_envs``, ``buffer_size`` (transitions over all envs), ``batch_size``,
     ``learning_starts`` (environment steps of random actions before learning),
-    ``updates_per_step`` (gradient steps per iteration), ``hidden_sizes``,
+    ``updates_per_step`` (gradient steps per iteration), ``torso``, ``hidden_sizes``,
     ``activation``, ``num_log_points``. Traced: ``lr`` (actor, critics and
     temperature), ``gamma``, ``tau``, ``init_alpha``, ``target_entropy_scale``
     (discrete actions only).
@@ -96,8 +107,10 @@ class Config:
     """environment steps of uniformly random actions before learning"""
     updates_per_step: int = static(1)
     """gradient steps per iteration"""
+    torso: str = static("auto")
+    """features under the MLP heads: auto (cnn on [H, W, C], else flatten), flatten, mlp, cnn, pkg.mod:Name"""
     hidden_sizes: tuple[int, ...] = static((256, 256))
-    """actor and critic widths"""
+    """hidden widths of the actor and critic heads"""
     activation: str = static("relu")
     """hidden activation: tanh, relu, silu, swish, gelu or elu"""
     num_log_points: int = static(100)
@@ -116,6 +129,7 @@ class Config:
     def __post_init__(self):
         object.__setattr__(self, "env_kwargs", frozen_kwargs(self.env_kwargs))
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        set_config_torso(self)
         validate(self)
 
     @property
@@ -138,7 +152,8 @@ def validate(config: Config) -> None:
     require_registered_env(config)
     require_replay_budget(config)
     require_mlp(config)
-    checked_env_spec(config)  # builds: the env kwargs are accepted, the action space is usable
+    spec = checked_env_spec(config)  # builds: the env kwargs are accepted, the action space is usable
+    require_torso(config, torso_module(config), spec.obs_shape)
     check(config, "lr", lambda v: v > 0, "positive")
     check(config, "gamma", lambda v: (v >= 0) & (v <= 1), "in [0, 1]")
     check(config, "tau", lambda v: (v > 0) & (v <= 1), "in (0, 1]")
@@ -161,9 +176,11 @@ def target_entropy(config: Config, spec: EnvSpec) -> jax.Array:
 
 
 class Learner(NamedTuple):
-    actor: list
-    critics: tuple[list, list]
-    target_critics: tuple[list, list]
+    actor: dict
+    """``{"torso", "head"}``: the actor's torso and its MLP head"""
+    critics: tuple[dict, dict]
+    """two ``{"torso", "head"}`` critics, each with a torso of its own"""
+    target_critics: tuple[dict, dict]
     log_alpha: jax.Array
     actor_opt: Any
     critic_opt: Any
@@ -185,25 +202,56 @@ def optimizer(config: Config) -> optax.GradientTransformation:
 def init(config: Config, key: jax.Array) -> State:
     spec = env_spec(config)
     net_key, env_key, key = jax.random.split(key, 3)
-    actor_out = 2 * spec.action_dim if spec.continuous else spec.action_dim
-    critic_in = spec.obs_dim + (spec.action_dim if spec.continuous else 0)
-    critic_out = 1 if spec.continuous else spec.action_dim
-    actor_shapes = mlp_shapes(spec.obs_dim, config.hidden_sizes, actor_out)
-    critic_shapes = mlp_shapes(critic_in, config.hidden_sizes, critic_out)
-    gains = mlp_gains(config.hidden_sizes, 0.01) + 2 * mlp_gains(config.hidden_sizes, 1.0)
-    weights = orthogonal_init(net_key, actor_shapes + 2 * critic_shapes, gains)
-    n = len(actor_shapes)
-    actor = layers_from_weights(weights[:n])
-    critics = (layers_from_weights(weights[n:2 * n]), layers_from_weights(weights[2 * n:]))
+    rollout = rollout_init(spec, config.num_envs, env_key)
+    obs = rollout.obs.astype(jnp.float32)
+    actor_key, *critic_keys = jax.random.split(net_key, 3)
+    actor = network_init(config, actor_head_module(config), actor_key, obs, None)
+    action = jnp.zeros((config.num_envs, spec.action_dim), jnp.float32) if spec.continuous else None
+    critics = tuple(network_init(config, critic_head_module(config), k, obs, action) for k in critic_keys)
     log_alpha = jnp.log(jnp.asarray(config.init_alpha, jnp.float32))
     tx = optimizer(config)
     learner = Learner(actor, critics, critics, log_alpha,
                       tx.init(actor), tx.init(critics), tx.init(log_alpha))
     example = transition_example(
-        jnp.zeros((spec.obs_dim,), jnp.float32),
-        jnp.zeros((spec.action_dim,), jnp.float32) if spec.continuous else jnp.int32(0))
+        jnp.zeros(spec.obs_shape, jnp.float32),
+        jnp.zeros((spec.action_dim,), jnp.float32) if spec.continuous else jnp.int32(0), mask_example(spec))
     buffer = replay_init(example, config.replay_capacity, config.num_envs)
-    return State(learner, buffer, rollout_init(spec, config.num_envs, env_key), key, jnp.zeros((), jnp.int32))
+    return State(learner, buffer, rollout, key, jnp.zeros((), jnp.int32))
+
+
+def torso_module(config: Config):
+    """The torso under each head: by default the flattened observation (``flatten``), the heads
+    being ``hidden_sizes`` MLPs; a CNN for ``[H, W, C]`` observations."""
+    spec = env_spec(config)
+    return build_torso(config.torso, spec.obs_shape, config.hidden_sizes, config.activation, "flatten")
+
+
+def actor_head_module(config: Config) -> Head:
+    """An MLP from the torso's features to the Gaussian's mean and raw ``log_std`` (continuous) or
+    the logits (discrete); output gain 0.01."""
+    spec = env_spec(config)
+    out = 2 * spec.action_dim if spec.continuous else spec.action_dim
+    return Head(out, 0.01, config.hidden_sizes, config.activation)
+
+
+def critic_head_module(config: Config) -> Head:
+    """An MLP from the torso's features (and the action, continuous) to ``Q(s, a)`` or ``Q(s, .)``."""
+    spec = env_spec(config)
+    return Head(1 if spec.continuous else spec.action_dim, 1.0, config.hidden_sizes, config.activation)
+
+
+def network_init(config: Config, head: Head, key: jax.Array, obs: jax.Array,
+                 action: jax.Array | None) -> dict:
+    """``{"torso", "head"}`` variables of one network for a batch ``obs [N, *obs_shape]``."""
+    torso_key, head_key = jax.random.split(key)
+    torso = torso_module(config).init(torso_key, obs)
+    return {"torso": torso, "head": head.init(head_key, head_input(config, torso, obs, action))}
+
+
+def head_input(config: Config, torso: dict, obs: jax.Array, action: jax.Array | None) -> jax.Array:
+    """The torso's features of observations ``[..., *obs_shape]``, the action appended if given."""
+    features = apply_torso(torso_module(config), torso, obs, len(env_spec(config).obs_shape))
+    return features if action is None else jnp.concatenate([features, action], axis=-1)
 
 
 def parameters(state: State) -> Learner:
@@ -215,11 +263,12 @@ def parameters(state: State) -> Learner:
 
 
 def observe(config: Config, obs: jax.Array) -> jax.Array:
-    return flatten_obs(obs, env_spec(config).obs_shape)
+    """Raw observations as float32 (what the replay buffer stores)."""
+    return obs.astype(jnp.float32)
 
 
-def actor_head(config: Config, actor: list, obs: jax.Array) -> jax.Array:
-    return mlp_apply(actor, obs, config.activation)
+def actor_head(config: Config, actor: dict, obs: jax.Array) -> jax.Array:
+    return actor_head_module(config).apply(actor["head"], head_input(config, actor["torso"], obs, None))
 
 
 def gaussian_params(spec: EnvSpec, head: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -234,21 +283,39 @@ def sample_continuous(spec: EnvSpec, head: jax.Array, noise: jax.Array) -> tuple
     return squashed_gaussian_sample(mean, log_std, noise, spec.action_low, spec.action_high)
 
 
-def q_values(config: Config, critic: list, obs: jax.Array, action: jax.Array | None) -> jax.Array:
+def q_values(config: Config, critic: dict, obs: jax.Array, action: jax.Array | None) -> jax.Array:
     """``Q(s, a)`` (continuous: ``action`` given) or ``Q(s, .)`` over all actions (discrete)."""
-    if action is None:
-        return mlp_apply(critic, obs, config.activation)
-    return mlp_apply(critic, jnp.concatenate([obs, action], axis=-1), config.activation)[..., 0]
+    out = critic_head_module(config).apply(critic["head"], head_input(config, critic["torso"], obs, action))
+    return out if action is None else out[..., 0]
 
 
 def min_q(config: Config, critics: tuple, obs: jax.Array, action: jax.Array | None) -> jax.Array:
     return jnp.minimum(q_values(config, critics[0], obs, action), q_values(config, critics[1], obs, action))
 
 
-def act(config: Config, state: State, obs: jax.Array, key: jax.Array, deterministic: bool = False):
-    """Actions for a single observation or a batch (leading axes are kept)."""
+def discrete_log_policy(head: jax.Array, action_mask: jax.Array | None) -> tuple[jax.Array, jax.Array]:
+    """``(log pi(.|s), log pi(.|s) on legal actions, 0 elsewhere)`` from the actor's logits (the same
+    array twice without a mask). With ``action_mask`` the softmax runs over the legal actions, so
+    ``pi = exp(log pi) = 0`` exactly on illegal ones, and with the second array every term
+    ``pi_a (alpha log pi_a - Q_a)`` of an illegal action is exactly 0 (``alpha`` times the masked
+    log-probability would overflow to ``-inf`` for ``alpha > 1``, and ``0 * inf`` is NaN)."""
+    if action_mask is None:
+        log_p = log_softmax(head)
+        return log_p, log_p
+    log_p = log_softmax(masked_logits(head, action_mask))
+    return log_p, jnp.where(action_mask, log_p, 0.0)
+
+
+def act(config: Config, state: State, obs: jax.Array, key: jax.Array, deterministic: bool = False,
+        action_mask: jax.Array | None = None):
+    """Actions for a single observation or a batch (leading axes are kept). Discrete actions:
+    ``action_mask`` (``bool[..., num_actions]``, True = legal; the environment's
+    ``envs.action_mask``) restricts the sample and the argmax to the legal actions; ``None``:
+    every action is legal. Continuous actions ignore it."""
     spec = env_spec(config)
     head = actor_head(config, state.learner.actor, observe(config, obs))
+    if not spec.continuous and action_mask is not None:
+        head = masked_logits(head, action_mask)
     if spec.continuous:
         mean, _ = gaussian_params(spec, head)
         if deterministic:
@@ -269,9 +336,9 @@ def critic_loss(config: Config, spec: EnvSpec, critics: tuple, target_critics: t
         next_action, next_log_prob = sample_continuous(spec, next_head, noise)
         next_value = min_q(config, target_critics, batch.next_obs, next_action) - alpha * next_log_prob
         q = [q_values(config, c, batch.obs, batch.action) for c in critics]
-    else:
-        log_p = log_softmax(next_head)
-        soft_q = min_q(config, target_critics, batch.next_obs, None) - alpha * log_p
+    else:  # sum over the legal actions at s' (pi = 0 elsewhere)
+        log_p, legal_log_p = discrete_log_policy(next_head, batch.next_action_mask)
+        soft_q = min_q(config, target_critics, batch.next_obs, None) - alpha * legal_log_p
         next_value = ordered_sum(jnp.exp(log_p) * soft_q, axis=-1)
         q = [jnp.take_along_axis(q_values(config, c, batch.obs, None), batch.action[:, None], -1)[:, 0]
              for c in critics]
@@ -281,16 +348,18 @@ def critic_loss(config: Config, spec: EnvSpec, critics: tuple, target_critics: t
 
 
 def actor_loss(config: Config, spec: EnvSpec, actor: list, critics: tuple, alpha: jax.Array,
-               obs: jax.Array, noise: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """``(L_pi, log pi)``: for discrete actions ``log pi`` is the expectation ``sum_a pi log pi``."""
+               obs: jax.Array, noise: jax.Array, action_mask: jax.Array | None = None
+               ) -> tuple[jax.Array, jax.Array]:
+    """``(L_pi, log pi)``: for discrete actions ``log pi`` is the expectation ``sum_a pi log pi``
+    (over the legal actions of ``action_mask``)."""
     head = actor_head(config, actor, obs)
     if spec.continuous:
         action, log_prob = sample_continuous(spec, head, noise)
         return ordered_mean(alpha * log_prob - min_q(config, critics, obs, action)), log_prob
-    log_p = log_softmax(head)
+    log_p, legal_log_p = discrete_log_policy(head, action_mask)
     p = jnp.exp(log_p)
-    loss = ordered_mean(ordered_sum(p * (alpha * log_p - min_q(config, critics, obs, None)), axis=-1))
-    return loss, ordered_sum(p * log_p, axis=-1)
+    loss = ordered_mean(ordered_sum(p * (alpha * legal_log_p - min_q(config, critics, obs, None)), axis=-1))
+    return loss, ordered_sum(p * legal_log_p, axis=-1)
 
 
 def gradient_step(config: Config, learner: Learner, batch: Transition, noise: jax.Array
@@ -306,7 +375,8 @@ def gradient_step(config: Config, learner: Learner, batch: Transition, noise: ja
     critics = optax.apply_updates(learner.critics, updates)
 
     (loss_pi, log_prob), actor_grads = jax.value_and_grad(
-        lambda a: actor_loss(config, spec, a, critics, alpha, batch.obs, noise[1]), has_aux=True
+        lambda a: actor_loss(config, spec, a, critics, alpha, batch.obs, noise[1], batch.action_mask),
+        has_aux=True
     )(learner.actor)
     updates, actor_opt = tx.update(actor_grads, learner.actor_opt)
     actor = optax.apply_updates(learner.actor, updates)
@@ -330,9 +400,11 @@ def update(config: Config, state: State) -> tuple[State, dict]:
     key, act_key, random_key, env_key, learn_key = jax.random.split(state.key, 5)
     steps_before = state.iteration * config.num_envs
     obs = observe(config, state.rollout.obs)
-    policy_action = act(config, state, state.rollout.obs, act_key)
+    action_mask = rollout_action_mask(spec, state.rollout)  # None without a mask
+    policy_action = act(config, state, state.rollout.obs, act_key, action_mask=action_mask)
     explore = steps_before < config.learning_starts
-    action = jnp.where(explore, uniform_actions(spec, random_key, config.num_envs), policy_action)
+    random_action = uniform_actions(spec, random_key, config.num_envs, action_mask)
+    action = jnp.where(explore, random_action, policy_action)
     rollout, transition, episode_metrics = rollout_step(spec, state.rollout, action, env_key)
     transition = transition._replace(obs=obs, next_obs=observe(config, transition.next_obs))
     buffer = replay_add(state.buffer, transition)

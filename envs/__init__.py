@@ -4,6 +4,7 @@
     obs, state = env.reset(key, env_params)
     obs, state, reward, terminated, truncated, info = env.step(key, state, action, env_params)
     info["final_obs"]  # observation before the auto-reset
+    envs.action_mask(env, state, env_params)  # legal actions (envs with illegal actions; see masks.py)
 
 Spaces are gymnax spaces (``Discrete``, ``Box``).
 """
@@ -13,6 +14,8 @@ import functools
 from gymnax.environments import spaces
 
 from .gymnax_adapter import GYMNAX_IDS, GymnaxEnv, make_gymnax
+from .masked_toy import make_masked_chain
+from .masks import FINAL_ACTION_MASK, action_mask, has_action_mask
 from .registry import (
     UnknownEnvironmentError,
     close_matches,
@@ -49,6 +52,8 @@ def make_hidden_velocity(env_id: str, **kwargs):
 for _env_id in HIDDEN_VELOCITY:
     register(_env_id, functools.partial(make_hidden_velocity, _env_id))
 
+register("MaskedChain-v0", make_masked_chain)  # a toy chain whose legal actions change (action masks)
+
 
 def _collect(register_all) -> dict:
     """``{id: factory}`` from a module's ``register_*(register)`` function."""
@@ -75,10 +80,13 @@ register_family("brax/", _load_brax)
 register_family("mjx/", _load_mjx)
 
 __all__ = [
+    "FINAL_ACTION_MASK",
     "GymnaxEnv",
     "UnknownEnvironmentError",
+    "action_mask",
     "close_matches",
     "closest_names",
+    "has_action_mask",
     "is_registered",
     "make",
     "make_cached",

@@ -8,6 +8,11 @@ stays a pytree that can be vmapped (domain randomisation).
 
 Every wrapper keeps the truncation contract: an episode that ends because of a
 time limit is ``truncated`` (bootstrap from ``final_obs``), never ``terminated``.
+
+Action masks (``envs.masks``) pass through: ``wrapper.action_mask`` exists exactly when the
+wrapped environment has one (attributes are forwarded; wrappers that add to the state,
+``TimeLimit`` and ``EpisodeStatistics``, hand it the inner state), and
+``info["final_action_mask"]`` goes with ``info["final_obs"]``.
 """
 
 from __future__ import annotations
@@ -153,12 +158,26 @@ class ScaleReward(Wrapper):
         return obs, state, reward * self.scale, terminated, truncated, info
 
 
+class EnvStateWrapper(Wrapper):
+    """A wrapper whose state keeps the wrapped environment's state as ``state.env_state``.
+
+    ``action_mask(state, params)`` is the wrapped environment's mask of ``state.env_state``; like
+    every forwarded attribute it exists only when the wrapped environment has it, so
+    ``hasattr(wrapper, "action_mask")`` answers for the environment underneath."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "action_mask":
+            inner_mask = getattr(self.env, name)  # AttributeError when the wrapped env has no mask
+            return lambda state, params: inner_mask(state.env_state, params)
+        return super().__getattr__(name)
+
+
 class TimeLimitState(NamedTuple):
     env_state: Any
     step_count: jax.Array
 
 
-class TimeLimit(Wrapper):
+class TimeLimit(EnvStateWrapper):
     """Ends every episode after ``max_steps`` steps as a truncation.
 
     For environments that have no time limit of their own (or a longer one).
@@ -167,6 +186,11 @@ class TimeLimit(Wrapper):
     let termination win), ``info["final_obs"]`` is the observation the step
     produced, and the environment is reset with a key folded from the step key
     unless it already reset itself. The count restarts whenever the episode ends.
+
+    An environment with an action mask needs nothing more: where the wrapper resets it, the
+    environment had not ended, so its ``info["final_action_mask"]`` already is the mask of the
+    state the step reached, the one ``final_obs`` shows; the new episode's mask is
+    ``action_mask`` of the returned state.
     """
 
     def __init__(self, env: Any, max_steps: int):
@@ -200,7 +224,7 @@ class EpisodeStatisticsState(NamedTuple):
     episode: EpisodeStats
 
 
-class EpisodeStatistics(Wrapper):
+class EpisodeStatistics(EnvStateWrapper):
     """Tracks each episode's return and length.
 
     ``info["episode_return"]`` and ``info["episode_length"]`` hold the totals of

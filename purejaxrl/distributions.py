@@ -1,5 +1,5 @@
-"""Policy distributions as small pure functions: categorical, diagonal Gaussian, and the
-tanh-squashed Gaussian of SAC.
+"""Policy distributions as small pure functions: categorical (with action masks), diagonal
+Gaussian, and the tanh-squashed Gaussian of SAC.
 
 Written out (rather than through distrax) because they are three lines each
 and keep the traced program, and so compile time, small.
@@ -32,6 +32,33 @@ def categorical_entropy(logits: jax.Array) -> jax.Array:
     """``-sum_a p_a log p_a``."""
     log_p = log_softmax(logits)
     return -ordered_sum(jnp.exp(log_p) * log_p, axis=-1)
+
+
+def masked_logits(logits: jax.Array, mask: jax.Array) -> jax.Array:
+    """``logits`` where ``mask`` is True (legal actions), ``m = finfo(dtype).min`` elsewhere.
+
+    With ``l* = max`` over the legal logits (at least one action must be legal),
+    ``exp(m - l*)`` underflows to exactly 0, so ``softmax`` gives illegal actions
+    probability 0 and the legal ones ``exp(l_a) / sum_{b legal} exp(l_b)``. ``m`` is finite,
+    so ``log p`` of an illegal action is a finite (very negative) number and
+    ``p log p = 0 * finite = 0``: ``categorical_entropy`` is the entropy over the legal
+    actions, without NaN, and gradients reach the legal logits only (``jnp.where`` sends none
+    to the illegal ones). Callers that scale ``log p`` (SAC's ``alpha log p``) must zero it
+    on illegal actions first: ``alpha * m`` overflows to ``-inf`` for ``alpha > 1``.
+    Legal logits must stay below ~1e31 in magnitude (``m - l*`` must not round to ``-inf``).
+    """
+    return jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
+
+
+def uniform_legal_action(uniform: jax.Array, mask: jax.Array) -> jax.Array:
+    """A uniformly random legal action from ``uniform ~ U[0, 1)`` (shape ``mask.shape[:-1]``):
+    with ``k = sum_a mask_a`` legal actions, the ``floor(u k)``-th legal one (counting from 0
+    in action order), i.e. the first ``a`` whose running count ``sum_{b <= a} mask_b`` exceeds
+    ``floor(u k)``. Each legal action has probability ``1 / k`` (up to the rounding of ``u``)."""
+    legal = mask.astype(jnp.int32)
+    count = jnp.sum(legal, axis=-1)
+    index = jnp.minimum(jnp.floor(uniform * count).astype(jnp.int32), count - 1)
+    return jnp.argmax(jnp.cumsum(legal, axis=-1) > index[..., None], axis=-1).astype(jnp.int32)
 
 
 def categorical_sample_with_gumbel(logits: jax.Array, gumbel: jax.Array) -> jax.Array:

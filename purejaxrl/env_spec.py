@@ -3,7 +3,9 @@
 ``EnvSpec`` holds the environment, its params, the observation shape and the
 action space as an agent sees it: discrete with ``action_dim`` choices, or a
 1-D box with ``action_dim`` components between ``action_low`` and
-``action_high``. Every algorithm reads its environment through it.
+``action_high``. Every algorithm reads its environment through it. ``has_action_mask``: the
+environment has discrete actions and an ``action_mask(state, params)`` (``envs.masks``); agents
+test it at trace time, so an environment without a mask costs nothing.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class EnvSpec(NamedTuple):
     action_dim: int
     action_low: np.ndarray | None
     action_high: np.ndarray | None
+    has_action_mask: bool = False
 
     @property
     def obs_dim(self) -> int:
@@ -55,12 +58,13 @@ def env_spec(env_id: str, env_kwargs: tuple) -> EnvSpec:
     obs_space = env.observation_space(env_params)
     action_space = env.action_space(env_params)
     if isinstance(action_space, envs.spaces.Discrete):
-        return EnvSpec(env, env_params, tuple(obs_space.shape), False, int(action_space.n), None, None)
+        return EnvSpec(env, env_params, tuple(obs_space.shape), False, int(action_space.n), None, None,
+                       envs.has_action_mask(env))
     if isinstance(action_space, envs.spaces.Box) and len(action_space.shape) <= 1:
         shape = tuple(action_space.shape) or (1,)
         low = np.broadcast_to(np.asarray(action_space.low, np.float32), shape)
         high = np.broadcast_to(np.asarray(action_space.high, np.float32), shape)
-        return EnvSpec(env, env_params, tuple(obs_space.shape), True, shape[0], low, high)
+        return EnvSpec(env, env_params, tuple(obs_space.shape), True, shape[0], low, high)  # masks ignored
     raise UnusableEnvironment("env", f"needs a Discrete or 1-D Box action space; {env_id!r} has "
                                      f"{type(action_space).__name__} {getattr(action_space, 'shape', '')}")
 

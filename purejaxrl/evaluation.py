@@ -5,7 +5,8 @@
 ``num_episodes`` environments built from ``config.env``/``config.env_kwargs``
 start in parallel and each runs until its first episode ends (``terminated`` or
 ``truncated``); the environments auto-reset, so what follows the first end is
-ignored. Actions are ``algorithm.act(config, state, obs, key, deterministic=True)``.
+ignored. Actions are ``algorithm.act(config, state, obs, key, deterministic=True)``, with
+``action_mask=`` the environments' masks when the environment has one (``envs.action_mask``).
 
 ``state`` may be one agent state or a batch with leading axes (seeds, or sweep
 points x seeds): the axes are found by comparing its leaves with the shapes
@@ -40,6 +41,7 @@ steps agents x episodes environments (cheaper to compile than a vmapped loop).
 from __future__ import annotations
 
 import functools
+import inspect
 import warnings
 from types import ModuleType
 from typing import Any
@@ -203,6 +205,39 @@ def config_env(config: Any) -> tuple[Any, Any]:
     return envs.make_cached(config.env, getattr(config, "env_kwargs", ()))
 
 
+def mask_keywords(algorithm: ModuleType, env: Any, env_params: Any, env_state: Any, batch_dims: int) -> dict:
+    """``{"action_mask": bool[*batch, num_actions]}`` (``envs.action_mask`` of every environment state
+    of a batch with ``batch_dims`` leading axes) for ``algorithm.act`` when ``env`` has an action
+    mask; ``{}`` otherwise (nothing traced). An algorithm whose ``act`` takes no ``action_mask``
+    cannot act on such an environment: a ``TypeError`` says so."""
+    if not envs.has_action_mask(env):
+        return {}
+    if "action_mask" not in inspect.signature(algorithm.act).parameters:
+        raise TypeError(f"{algorithm.__name__}.act takes no action_mask, but {env!r} has illegal actions "
+                        "(action_mask); its deterministic policy could take them")
+    mask = functools.partial(envs.action_mask, env, params=env_params)
+    for _ in range(batch_dims):
+        mask = jax.vmap(mask)
+    return {"action_mask": mask(env_state)}
+
+
+def policy_carry(algorithm: ModuleType, config: Any, batch_shape: tuple[int, ...]) -> Any:
+    """The carry a recurrent agent's ``act`` threads through an episode, for observations with leading
+    axes ``batch_shape`` (``algorithm.initial_carry``); ``None`` for a feed-forward agent."""
+    is_recurrent = getattr(algorithm, "is_recurrent", None)
+    if is_recurrent is None or not is_recurrent(config):
+        return None
+    return algorithm.initial_carry(config, batch_shape)
+
+
+def deterministic_act(algorithm: ModuleType, config: Any, state: Any, obs: jax.Array, key: jax.Array,
+                      carry: Any, **masks: jax.Array) -> tuple[jax.Array, Any]:
+    """``(actions, carry)`` of the deterministic policy; a ``None`` carry stays ``None`` (feed-forward)."""
+    if carry is None:
+        return algorithm.act(config, state, obs, key, deterministic=True, **masks), None
+    return algorithm.act(config, state, obs, key, deterministic=True, carry=carry, **masks)
+
+
 def rollout(
     algorithm: ModuleType, num_episodes: int, config: Any, states: Any, key: jax.Array, max_steps: jax.Array
 ) -> jax.Array:
@@ -214,7 +249,7 @@ def rollout(
     """
     env, env_params = config_env(config)
     num_agents = jax.tree.leaves(states)[0].shape[0]
-    act = jax.vmap(functools.partial(algorithm.act, config, deterministic=True), in_axes=(0, 0, None))
+    act = jax.vmap(functools.partial(deterministic_act, algorithm, config), in_axes=(0, 0, None, 0))
     step = jax.vmap(jax.vmap(env.step, in_axes=(0, 0, 0, None)), in_axes=(None, 0, 0, None))
 
     def running(carry):
@@ -222,20 +257,22 @@ def rollout(
         return (t < max_steps) & ~jnp.all(done)
 
     def body(carry):
-        t, loop_key, obs, env_state, returns, done = carry
+        t, loop_key, obs, env_state, agent_carry, returns, done = carry
         loop_key, act_key, env_keys = step_keys(loop_key, num_episodes)
-        action = act(states, obs, act_key)
+        action, agent_carry = act(states, obs, act_key, agent_carry,
+                                  **mask_keywords(algorithm, env, env_params, env_state, 2))
         obs, env_state, reward, terminated, truncated, _ = step(env_keys, env_state, action, env_params)
         returns = returns + jnp.where(done, 0.0, reward.astype(jnp.float32))
         done = done | terminated | truncated
-        return t + 1, loop_key, obs, env_state, returns, done
+        return t + 1, loop_key, obs, env_state, agent_carry, returns, done
 
     reset_keys, loop_key = episode_keys(key, num_episodes)
     obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(reset_keys, env_params)
     obs, env_state = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_agents, *x.shape)), (obs, env_state))
     returns = jnp.zeros((num_agents, num_episodes), jnp.float32)
     done = jnp.zeros((num_agents, num_episodes), bool)
-    carry = (jnp.zeros((), jnp.int32), loop_key, obs, env_state, returns, done)
+    agent_carry = policy_carry(algorithm, config, (num_agents, num_episodes))
+    carry = (jnp.zeros((), jnp.int32), loop_key, obs, env_state, agent_carry, returns, done)
     *_, returns, done = jax.lax.while_loop(running, body, carry)
     return jnp.where(done, returns, jnp.nan)
 

@@ -1,15 +1,34 @@
-"""MLP actor-critic networks as plain pure functions.
+"""Networks: torsos and recurrent cores as ``flax.linen`` modules, and the shared layers.
 
-Parameters are nested dicts of arrays, ``apply`` functions are ``f(params, x)``.
+A *torso* is any ``flax.linen.Module`` that maps a batch of observations
+``[B, *obs_shape]`` to a batch of features ``[B, F]``:
+
+    variables = torso.init(key, obs)      # obs: [B, *obs_shape], float32
+    features = torso.apply(variables, obs)
+
+Built in: ``MLP`` (flattens the observation) and ``CNN`` (image or grid
+observations ``[B, H, W, C]``); a user's own module works the same way. A
+*recurrent core* (``GRU``, ``LSTM``) runs after the torso:
+``carry, y = core.apply(variables, carry, features)``. Algorithms own their
+heads (``Dense`` layers on the features).
+
 Orthogonal initialisation as in PPO implementations: hidden layers with gain
-``sqrt(2)``, the policy head with gain 0.01 (near-uniform initial policy), the
-value head with gain 1.
+``sqrt(2)``, a policy head with gain 0.01 (near-uniform initial policy), a value
+head with gain 1.
+
+Older parts of the package still use the plain-function MLPs below
+(``mlp_init``/``mlp_apply``: parameters as lists of ``{"w", "b"}`` dicts).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
+import json
 from collections.abc import Sequence
+from typing import Any
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -218,3 +237,286 @@ def require_mlp(config) -> None:
             config, "hidden_sizes", f"must be positive layer widths, got {config.hidden_sizes!r}")
     require(config.activation in ACTIVATIONS, config, "activation",
             f"unknown {config.activation!r}; choose one of {sorted(ACTIVATIONS)}")
+
+
+# --------------------------------------------------------------------------- flax modules
+
+
+def orthogonal(gain: float = 1.0):
+    """A ``flax`` initializer: a kernel ``[..., in, out]`` whose ``(prod(...) in, out)`` matrix is
+    semi-orthogonal and scaled by ``gain``, drawn with ``haar_orthogonal`` (``jax.nn.initializers.
+    orthogonal``'s distribution without ``jnp.linalg.qr``, which can deadlock XLA:CPU's thread pool)."""
+
+    def init(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
+        rows, cols = int(np.prod(shape[:-1], dtype=int)), int(shape[-1])
+        size = max(rows, cols)
+        q = haar_orthogonal(random.normal(random.bits(key, (size, size))))
+        return (gain * q[:rows, :cols]).reshape(shape).astype(dtype)
+
+    return init
+
+
+RELU_GAIN = float(np.sqrt(2.0))
+
+
+class Dense(nn.Module):
+    """``x W + b`` with an orthogonal ``W`` (``gain``) and zero ``b``; ``dense`` computes it, so a
+    one-unit head stays bit-identical between a seed alone and the same seed in a vmapped batch."""
+
+    features: int
+    gain: float = 1.0
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        w = self.param("kernel", orthogonal(self.gain), (x.shape[-1], self.features))
+        b = self.param("bias", nn.initializers.zeros, (self.features,))
+        return dense({"w": w, "b": b}, x)
+
+
+class MLP(nn.Module):
+    """Torso ``obs [B, ...] -> act(... act(flat(obs) W1 + b1) ...) [B, hidden_sizes[-1]]``."""
+
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    activation: str = "tanh"
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        x = obs.reshape(obs.shape[0], -1)
+        for width in self.hidden_sizes:
+            x = ACTIVATIONS[self.activation](Dense(width, RELU_GAIN)(x))
+        return x
+
+
+class Flatten(nn.Module):
+    """Torso without parameters: ``obs [B, ...] -> obs [B, prod(...)]`` (the heads do the work)."""
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        return obs.reshape(obs.shape[0], -1)
+
+
+class Head(nn.Module):
+    """``hidden_sizes`` dense layers (``activation``, gain ``sqrt 2``) then ``Dense(features, gain)``,
+    over the last axis of its input."""
+
+    features: int
+    gain: float = 1.0
+    hidden_sizes: tuple[int, ...] = ()
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        for width in self.hidden_sizes:
+            x = ACTIVATIONS[self.activation](Dense(width, RELU_GAIN)(x))
+        return Dense(self.features, self.gain)(x)
+
+
+class CNN(nn.Module):
+    """Torso for image or grid observations ``[B, H, W, C]`` (``[B, H, W]``: one channel).
+
+    ``channels`` 'valid' convolutions of ``kernel_size`` and ``stride``, then ``hidden_sizes``
+    dense layers on the flattened maps, each followed by ``activation``. ``channels_first``
+    observations ``[B, C, H, W]`` are moved to channels-last first.
+    """
+
+    channels: tuple[int, ...] = (16,)
+    kernel_size: int = 3
+    stride: int = 1
+    hidden_sizes: tuple[int, ...] = (128,)
+    activation: str = "relu"
+    channels_first: bool = False
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        x = obs[..., None] if obs.ndim == 3 else obs
+        if self.channels_first:
+            x = jnp.moveaxis(x, 1, -1)
+        act = ACTIVATIONS[self.activation]
+        for width in self.channels:
+            x = act(nn.Conv(width, (self.kernel_size, self.kernel_size), (self.stride, self.stride),
+                            padding="VALID", kernel_init=orthogonal(RELU_GAIN))(x))
+        x = x.reshape(x.shape[0], -1)
+        for width in self.hidden_sizes:
+            x = act(Dense(width, RELU_GAIN)(x))
+        return x
+
+
+class GRU(nn.Module):
+    """Recurrent core ``(carry [B, size], x [B, F]) -> (carry', y = carry')`` (Cho et al., 2014)."""
+
+    size: int = 128
+
+    @nn.compact
+    def __call__(self, carry: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        cell = nn.GRUCell(self.size, kernel_init=orthogonal(1.0), recurrent_kernel_init=orthogonal(1.0))
+        return cell(carry, x)
+
+    def initial_carry(self, batch_size: int):
+        return jnp.zeros((batch_size, self.size), jnp.float32)
+
+
+class LSTM(nn.Module):
+    """Recurrent core with carry ``(c, h)`` (Hochreiter and Schmidhuber, 1997); ``y = h``."""
+
+    size: int = 128
+
+    @nn.compact
+    def __call__(self, carry, x: jax.Array):
+        cell = nn.OptimizedLSTMCell(self.size, kernel_init=orthogonal(1.0),
+                                    recurrent_kernel_init=orthogonal(1.0))
+        return cell(carry, x)
+
+    def initial_carry(self, batch_size: int):
+        zeros = jnp.zeros((batch_size, self.size), jnp.float32)
+        return zeros, zeros
+
+
+def apply_torso(torso: nn.Module, variables: Any, obs: jax.Array, obs_ndim: int) -> jax.Array:
+    """Features ``[*batch, F]`` of observations ``[*batch, *obs_shape]`` (``obs_ndim`` axes each):
+    the leading axes are folded into the one batch axis a torso takes, and unfolded after."""
+    batch_shape = obs.shape[: obs.ndim - obs_ndim]
+    features = torso.apply(variables, obs.reshape((-1, *obs.shape[obs.ndim - obs_ndim:])))
+    return features.reshape((*batch_shape, features.shape[-1]))
+
+
+CORES = {"gru": GRU, "lstm": LSTM}
+"""Recurrent cores by name (``none``: feed-forward)."""
+
+
+def reset_carry(carry, initial, done: jax.Array):
+    """The carry of every batch row where ``done`` replaced by ``initial``'s (an episode ended)."""
+    return jax.tree.map(lambda c, c0: jnp.where(done.reshape(-1, *[1] * (c.ndim - 1)), c0, c), carry, initial)
+
+
+# --------------------------------------------------------------------------- choosing a torso
+
+TORSOS = ("auto", "mlp", "cnn", "flatten")
+"""Built-in torso names; ``auto`` is ``cnn`` for observations ``[H, W, C]`` and otherwise the
+algorithm's default for vectors (``mlp``; SAC's ``flatten``, its heads being MLPs)."""
+
+
+class TorsoImportError(ImportError):
+    """A torso named by import path (``package.module:Name``) cannot be imported or built."""
+
+
+def torso_name(torso: str, obs_shape: tuple[int, ...], vector_torso: str = "mlp") -> str:
+    """The built-in ``torso`` (``auto``: ``cnn`` for ``[H, W, C]`` observations, else ``vector_torso``)."""
+    if torso != "auto":
+        return torso
+    return "cnn" if len(obs_shape) == 3 else vector_torso
+
+
+def is_channels_first(obs_shape: tuple[int, ...]) -> bool:
+    """``[C, H, W]`` rather than ``[H, W, C]``: a leading axis of at most 4 before two larger ones."""
+    return len(obs_shape) == 3 and obs_shape[0] <= 4 < min(obs_shape[1:]) and obs_shape[-1] > 4
+
+
+def build_torso(torso: Any, obs_shape: tuple[int, ...], hidden_sizes: tuple[int, ...],
+                activation: str, vector_torso: str = "mlp") -> nn.Module:
+    """The torso module a config names: a user's ``flax.linen.Module`` as it is, ``mlp`` with
+    ``hidden_sizes`` and ``activation``, ``cnn`` (its dense layers ``hidden_sizes``), or
+    ``flatten``; ``auto`` as ``torso_name`` chooses."""
+    if isinstance(torso, nn.Module):
+        return torso
+    name = torso_name(torso, obs_shape, vector_torso)
+    if name == "cnn":
+        return CNN(hidden_sizes=tuple(hidden_sizes), channels_first=is_channels_first(obs_shape))
+    if name == "flatten":
+        return Flatten()
+    return MLP(tuple(hidden_sizes), activation)
+
+
+def import_object(path: str) -> Any:
+    """``package.module:Name`` (dots after the colon reach nested attributes) imported."""
+    module_name, _, attribute = path.partition(":")
+    try:
+        value = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            value = getattr(value, part)
+    except (ImportError, AttributeError) as error:
+        raise TorsoImportError(f"cannot import {path!r} ({type(error).__name__}: {error}); make the "
+                               "module importable (installed, or on PYTHONPATH)") from None
+    return value
+
+
+def resolve_torso(torso: Any) -> Any:
+    """A config's ``torso`` as kept: a built-in name, or a ``flax.linen.Module`` built from an
+    import path ``"pkg.mod:Name"`` (a module class, built without arguments, or an instance) or
+    from its record ``{"import": "pkg.mod:Name", "fields": {...}}`` (``torso_record``)."""
+    if isinstance(torso, nn.Module) or (isinstance(torso, str) and ":" not in torso):
+        return torso
+    if isinstance(torso, str):
+        value = import_object(torso)
+        fields = {}
+    elif isinstance(torso, dict) and set(torso) == {"import", "fields"} and isinstance(torso["fields"], dict):
+        value, fields = import_object(torso["import"]), torso["fields"]
+    else:
+        return torso  # left for validation to refuse
+    if isinstance(value, nn.Module) and not fields:
+        return value
+    if isinstance(value, type) and issubclass(value, nn.Module):
+        try:
+            return value(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+        except TypeError as error:
+            raise TorsoImportError(f"cannot build {torso!r}: {error}") from None
+    raise TorsoImportError(f"{torso!r} is a {type(value).__name__}, not a flax.linen.Module (class or "
+                           "instance)")
+
+
+def torso_record(module: nn.Module) -> dict:
+    """Where a user's torso comes from, as JSON: ``{"import": "pkg.mod:Class", "fields": {...}}``
+    (its dataclass fields), from which ``resolve_torso`` builds it again."""
+    cls = type(module)
+    fields = {f.name: getattr(module, f.name) for f in dataclasses.fields(module)
+              if f.init and f.name not in ("parent", "name")}
+    return {"import": f"{cls.__module__}:{cls.__qualname__}",
+            "fields": {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}}
+
+
+def torso_problem(torso: Any) -> str | None:
+    """Why ``torso`` cannot be a config's torso (``None`` if it can): neither a built-in name nor a
+    module whose class is importable by name with JSON fields (a run directory records it)."""
+    if isinstance(torso, str):
+        return None if torso in TORSOS else (f"unknown {torso!r}; choose one of {list(TORSOS)} or give a "
+                                             "flax.linen.Module (or its import path 'package.module:Name')")
+    if not isinstance(torso, nn.Module):
+        return f"must be a built-in name or a flax.linen.Module, got {type(torso).__name__}"
+    if "<locals>" in type(torso).__qualname__:
+        return (f"{type(torso).__qualname__} is defined inside a function; define it at module level so a "
+                "run can record and rebuild it")
+    for name, value in torso_record(torso)["fields"].items():
+        try:
+            json.dumps(value)
+        except TypeError:
+            return (f"field {name!r} of {type(torso).__name__} is not JSON ({value!r}); a run could not "
+                    "record it")
+    return None
+
+
+def set_config_torso(config: Any) -> None:
+    """For a config's ``__post_init__``: ``config.torso`` as ``resolve_torso`` gives it; an import
+    path that cannot be imported is a ``ConfigError`` naming the field."""
+    try:
+        object.__setattr__(config, "torso", resolve_torso(config.torso))
+    except TorsoImportError as error:
+        require(False, config, "torso", str(error))
+
+
+def require_torso(config: Any, torso: nn.Module, obs_shape: tuple[int, ...]) -> None:
+    """``ConfigError`` on ``config.torso`` unless it is a known name or a recordable module, and
+    ``torso`` (the module it builds) maps observations ``[B, *obs_shape]`` to features ``[B, F]``
+    (checked by shape only, ``jax.eval_shape``; the MLP always does)."""
+    problem = torso_problem(config.torso)
+    require(problem is None, config, "torso", problem or "")
+    if config.torso in ("mlp", "flatten"):
+        return
+    obs = jax.ShapeDtypeStruct((2, *obs_shape), jnp.float32)
+    try:
+        variables = jax.eval_shape(torso.init, jax.random.key(0), obs)
+        features = jax.eval_shape(torso.apply, variables, obs)
+    except Exception as error:  # a user's module, or a cnn on too small an observation
+        require(False, config, "torso", f"{type(torso).__name__} fails on observations "
+                f"{(2, *obs_shape)}: {type(error).__name__}: {error}")
+    require(len(features.shape) == 2 and features.shape[0] == 2 and features.shape[1] >= 1, config,
+            "torso", f"{type(torso).__name__} must map observations [B, *obs_shape] to features [B, F]; "
+            f"observations {(2, *obs_shape)} gave {features.shape}")

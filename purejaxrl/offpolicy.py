@@ -12,6 +12,13 @@ reset, and ``terminated`` separately from truncation, so the one-step target
     y = r + gamma * (1 - terminated) * V(next_obs)
 
 bootstraps through time limits and not through terminal states.
+
+With an environment that has an action mask (``spec.has_action_mask``) a transition also
+keeps ``action_mask`` (the legal actions at ``obs``) and ``next_action_mask`` (at
+``next_obs``: ``info["final_action_mask"]``, the pre-reset state's mask), so the max or
+expectation over ``a'`` in ``V(next_obs)`` runs over the legal actions only. Without a mask
+both are ``None`` (no leaves): the stored transitions and the compiled program are those of
+an unmasked environment.
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from purejaxrl import envs
 from purejaxrl.config import require, require_ints, require_step_budget
+from purejaxrl.distributions import uniform_legal_action
 from purejaxrl.env_spec import EnvSpec
 from purejaxrl.metrics import EpisodeStats, episode_stats_init, episode_stats_step, finished_episode_metrics
 
@@ -77,11 +86,36 @@ class Transition(NamedTuple):
     terminated: jax.Array
     next_obs: jax.Array  # info["final_obs"]: the true next observation, also when the episode ended
     done: jax.Array  # terminated or truncated: multi-step returns and latent rollouts stop here
+    action_mask: jax.Array | None = None  # bool[A], legal actions at obs (environments with a mask)
+    next_action_mask: jax.Array | None = None  # bool[A] at next_obs: info["final_action_mask"]
 
 
-def transition_example(obs: jax.Array, action: jax.Array) -> Transition:
-    """One environment's transition shaped like ``obs`` and ``action`` (for ``replay_init``)."""
-    return Transition(obs, action, jnp.float32(0), jnp.bool_(False), obs, jnp.bool_(False))
+def transition_example(obs: jax.Array, action: jax.Array, action_mask: jax.Array | None = None) -> Transition:
+    """One environment's transition shaped like ``obs`` and ``action`` (for ``replay_init``), with
+    both masks shaped like ``action_mask`` when the environment has one."""
+    return Transition(obs, action, jnp.float32(0), jnp.bool_(False), obs, jnp.bool_(False),
+                      action_mask, action_mask)
+
+
+def mask_example(spec: EnvSpec) -> jax.Array | None:
+    """``bool[action_dim]`` for ``transition_example`` when ``spec`` has an action mask, else ``None``."""
+    return jnp.ones((spec.action_dim,), bool) if spec.has_action_mask else None
+
+
+def rollout_action_mask(spec: EnvSpec, rollout: Rollout) -> jax.Array | None:
+    """``bool[num_envs, action_dim]``: the legal actions at ``rollout.obs``; ``None`` (all legal, no
+    operation) when the environment has no mask."""
+    if not spec.has_action_mask:
+        return None
+    return jax.vmap(envs.action_mask, in_axes=(None, 0, None))(spec.env, rollout.env_state, spec.env_params)
+
+
+def final_action_mask(spec: EnvSpec, info: dict) -> jax.Array:
+    """``info["final_action_mask"]``, or a ``KeyError`` saying that an environment with a mask must set it."""
+    if envs.FINAL_ACTION_MASK not in info:
+        raise KeyError(f"{spec.env!r} has action_mask but its step sets no info[{envs.FINAL_ACTION_MASK!r}] "
+                       "(the mask of the pre-reset state that goes with info['final_obs'])")
+    return info[envs.FINAL_ACTION_MASK].astype(bool)
 
 
 def rollout_init(spec: EnvSpec, num_envs: int, key: jax.Array) -> Rollout:
@@ -92,8 +126,9 @@ def rollout_init(spec: EnvSpec, num_envs: int, key: jax.Array) -> Rollout:
 
 def rollout_step(spec: EnvSpec, rollout: Rollout, action: jax.Array, key: jax.Array
                  ) -> tuple[Rollout, Transition, dict]:
-    """Step every environment with ``action``; the transitions to store and the finished
-    episodes' metrics (``episode_return``, ``episode_length``, ``episodes``)."""
+    """Step every environment with ``action``; the transitions to store (with both action masks when
+    the environment has them) and the finished episodes' metrics (``episode_return``,
+    ``episode_length``, ``episodes``)."""
     keys = jax.random.split(key, rollout.obs.shape[0])
     env_action = jnp.clip(action, spec.action_low, spec.action_high) if spec.continuous else action
     next_obs, env_state, reward, terminated, truncated, info = jax.vmap(
@@ -102,15 +137,22 @@ def rollout_step(spec: EnvSpec, rollout: Rollout, action: jax.Array, key: jax.Ar
     done = jnp.logical_or(terminated, truncated)
     episode_stats, episode_return, episode_length = episode_stats_step(rollout.episode_stats, reward, done)
     transition = Transition(rollout.obs, action, reward, terminated, info["final_obs"], done)
+    if spec.has_action_mask:
+        transition = transition._replace(action_mask=rollout_action_mask(spec, rollout),
+                                         next_action_mask=final_action_mask(spec, info))
     metrics = finished_episode_metrics(episode_return, episode_length, done)
     return Rollout(env_state, next_obs, episode_stats), transition, metrics
 
 
-def uniform_actions(spec: EnvSpec, key: jax.Array, num_envs: int) -> jax.Array:
-    """Uniformly random actions (exploration before ``learning_starts``)."""
+def uniform_actions(spec: EnvSpec, key: jax.Array, num_envs: int,
+                    action_mask: jax.Array | None = None) -> jax.Array:
+    """Uniformly random actions (exploration before ``learning_starts``); with ``action_mask``
+    (``bool[num_envs, action_dim]``) uniform over each environment's legal actions."""
     if spec.continuous:
         return jax.random.uniform(key, (num_envs, spec.action_dim), jnp.float32,
                                   spec.action_low, spec.action_high)
+    if action_mask is not None:
+        return uniform_legal_action(jax.random.uniform(key, (num_envs,)), action_mask)
     return jax.random.randint(key, (num_envs,), 0, spec.action_dim).astype(jnp.int32)
 
 

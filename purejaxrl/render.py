@@ -68,7 +68,10 @@ import numpy as np
 from purejaxrl.evaluation import (
     check_key,
     config_env,
+    deterministic_act,
     episode_keys,
+    mask_keywords,
+    policy_carry,
     state_batch_shape,
     step_keys,
     time_limit,
@@ -130,7 +133,10 @@ class Episode:
 def family(env: Any) -> str:
     """``"classic"``, ``"minatar"``, ``"brax"`` or ``"mjx"``; ``UnsupportedEnvironmentError`` otherwise."""
     from purejaxrl.envs.gymnax_adapter import GymnaxEnv
+    from purejaxrl.envs.wrappers import ObservationWrapper
 
+    while isinstance(env, ObservationWrapper):  # it keeps the state drawn (CartPole-NoVel-v1)
+        env = env.env
     if isinstance(env, GymnaxEnv) and env.env_id in CLASSIC_CONTROL:
         return "classic"
     if isinstance(env, GymnaxEnv) and env.env_id.endswith("-MinAtar"):
@@ -197,30 +203,32 @@ def _rollout(algorithm: ModuleType, max_steps: int, config: Any, agent: Any, key
     after the episode ended are skipped. Returns per step ``(obs, env_state, action, reward,
     terminated, truncated)`` with the environment axis kept."""
     env, env_params = config_env(config)
-    act = functools.partial(algorithm.act, config, agent, deterministic=True)
+    act = functools.partial(deterministic_act, algorithm, config, agent)
     step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
     reset_keys, loop_key = episode_keys(key, 1)
     obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(reset_keys, env_params)
 
     def live(carry):
-        loop_key, obs, env_state, _ = carry
+        loop_key, obs, env_state, agent_carry, _ = carry
         loop_key, act_key, env_keys = step_keys(loop_key, 1)
-        action = act(obs, act_key)
+        action, agent_carry = act(obs, act_key, agent_carry,
+                                  **mask_keywords(algorithm, env, env_params, env_state, 1))
         obs, env_state, reward, terminated, truncated, _ = step(env_keys, env_state, action, env_params)
         outputs = (action, reward.astype(jnp.float32), terminated, truncated)
-        return (loop_key, obs, env_state, (terminated | truncated)[0]), outputs
+        return (loop_key, obs, env_state, agent_carry, (terminated | truncated)[0]), outputs
 
-    shapes = jax.eval_shape(live, (loop_key, obs, env_state, jnp.zeros((), bool)))[1]
+    agent_carry = policy_carry(algorithm, config, (1,))
+    shapes = jax.eval_shape(live, (loop_key, obs, env_state, agent_carry, jnp.zeros((), bool)))[1]
 
     def ended(carry):
         return carry, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
 
     def body(carry, _):
         seen = (carry[1], carry[2])
-        carry, outputs = jax.lax.cond(carry[3], ended, live, carry)
+        carry, outputs = jax.lax.cond(carry[-1], ended, live, carry)
         return carry, (*seen, *outputs)
 
-    carry = (loop_key, obs, env_state, jnp.zeros((), bool))
+    carry = (loop_key, obs, env_state, agent_carry, jnp.zeros((), bool))
     return jax.lax.scan(body, carry, None, length=max_steps)[1]
 
 

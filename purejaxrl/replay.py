@@ -47,6 +47,10 @@ def replay_add(buffer: Replay, transitions: Any) -> Replay:
     """Write one step of every env (leading axis ``num_envs``) into the next slot, overwriting the
     oldest when full. New transitions get the running maximum priority (``max_priority``: the
     largest ever set by ``update_priorities``, at least 1), as in PER and LAP."""
+    stored, given = jax.tree.structure(buffer.data), jax.tree.structure(transitions)
+    if stored != given:  # e.g. a buffer made without action masks, transitions of a masked environment
+        raise ValueError(f"replay_add: the transitions are a {given}, the buffer holds {stored} "
+                         "(replay_init was given a transition of another structure)")
     slot = buffer.position
     data = jax.tree.map(lambda stored, new: stored.at[slot].set(new), buffer.data, transitions)
     priorities = buffer.priorities.at[slot].set(buffer.max_priority)

@@ -43,12 +43,14 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import flax.linen as nn
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
 from purejaxrl import distributed
 from purejaxrl.metrics import stack_rows
+from purejaxrl.networks import torso_record
 from purejaxrl.random import is_typed_key
 
 LOCK_FILE = ".lock"
@@ -88,9 +90,12 @@ RUN_FILES = ("metrics.jsonl", "metrics.csv", "summary.json")
 
 
 def config_record(config: Any) -> dict:
-    """A config's fields as JSON values (tuples become lists)."""
+    """A config's fields as JSON values (tuples become lists, a ``flax.linen`` module its
+    ``networks.torso_record``)."""
 
     def plain(value: Any) -> Any:
+        if isinstance(value, nn.Module):  # a user's network: where to import it from
+            return torso_record(value)
         if isinstance(value, tuple):
             return [plain(v) for v in value]
         if isinstance(value, dict):

@@ -35,9 +35,9 @@ def poisoned_ppo():
         inner, poisoned = state
         inner, metrics = ppo.update(config, inner)
         hit = poisoned & (inner.iteration == POISON_AFTER + 1)
-        actor = inner.params["actor"]
-        first = actor[0] | {"w": jnp.where(hit, jnp.nan, actor[0]["w"])}
-        params = inner.params | {"actor": [first, *actor[1:]]}
+        layers = inner.params["actor_torso"]["params"]
+        first = layers["Dense_0"] | {"kernel": jnp.where(hit, jnp.nan, layers["Dense_0"]["kernel"])}
+        params = inner.params | {"actor_torso": {"params": layers | {"Dense_0": first}}}
         return (inner._replace(params=params), poisoned), metrics
 
     return types.SimpleNamespace(init=init, update=update, parameters=lambda state: ppo.parameters(state[0]))
@@ -116,7 +116,7 @@ def test_a_poisoned_parameter_stops_the_run_naming_seed_update_and_leaf(tmp_path
         purejaxrl.run(poisoned_ppo(), CONFIG, seeds=SEEDS, out=out, checkpoint_every=1, progress=False,
                       check_finite=True)
     assert (error.value.seed, error.value.update, error.value.point) == (poisoned[0], POISON_AFTER, None)
-    assert error.value.quantity == "parameters['params']['actor'][0]['w']"
+    assert error.value.quantity == "parameters['params']['actor_torso']['params']['Dense_0']['kernel']"
     assert f"{len(poisoned) - 1} other seed(s)" in str(error.value)
     # rows 0 and 1 (updates 0-7) were checkpointed; row 2 (updates 8-11) is logged, not checkpointed
     assert sorted(int(p.name) for p in (out / "checkpoints").iterdir()) == [0, 1]

@@ -60,7 +60,7 @@ ENV_IDS = (
     "Catch-bsuite", "DeepSea-bsuite", "MemoryChain-bsuite", "UmbrellaChain-bsuite", "DiscountingChain-bsuite",
     "MNISTBandit-bsuite", "SimpleBandit-bsuite", "FourRooms-misc", "MetaMaze-misc", "PointRobot-misc",
     "BernoulliBandit-misc", "GaussianBandit-misc", "Reacher-misc", "Swimmer-misc", "Pong-misc",
-    "FrozenLake-misc", "CartPole-NoVel-v1", "Pendulum-NoVel-v1",
+    "FrozenLake-misc", "CartPole-NoVel-v1", "Pendulum-NoVel-v1", "MaskedChain-v0",
     "brax/ant", "brax/fast", "brax/halfcheetah", "brax/hopper", "brax/humanoid",
     "brax/humanoidstandup", "brax/inverted_pendulum", "brax/inverted_double_pendulum", "brax/pusher",
     "brax/reacher", "brax/walker2d", "mjx/pendulum_swingup", "mjx/cartpole_swingup", "mjx/reacher",
