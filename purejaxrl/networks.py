@@ -16,8 +16,8 @@ Orthogonal initialisation as in PPO implementations: hidden layers with gain
 ``sqrt(2)``, a policy head with gain 0.01 (near-uniform initial policy), a value
 head with gain 1.
 
-Older parts of the package still use the plain-function MLPs below
-(``mlp_init``/``mlp_apply``: parameters as lists of ``{"w", "b"}`` dicts).
+MR.Q's networks still use the plain functions ``dense``, ``conv``, ``layer_norm`` and
+``xavier_layers`` (parameters as ``{"w", "b"}`` dicts).
 """
 
 from __future__ import annotations
@@ -84,58 +84,6 @@ def haar_orthogonal(gaussian: jax.Array) -> jax.Array:
     return q * jnp.where(jnp.diagonal(r, axis1=-2, axis2=-1) < 0, -1.0, 1.0)[..., None, :]
 
 
-def orthogonal_init(
-    key: jax.Array, shapes: Sequence[tuple[int, int]], gains: Sequence[float]
-) -> list[jax.Array]:
-    """Semi-orthogonal ``(in, out)`` matrices scaled by ``gains`` (Saxe et al., 2014).
-
-    Same distribution as ``jax.nn.initializers.orthogonal``: for ``n = max(in, out)``
-    draw ``G ~ N(0, 1)^{n x n}``, take ``G = QR`` with ``diag(R) > 0`` (Haar-distributed
-    ``Q``, ``haar_orthogonal``), and keep ``Q[:in, :out]``. Matrices with the same ``n``
-    share one batched factorisation, which keeps the compiled program (and compile
-    time) small.
-    """
-    matrices: list[jax.Array | None] = [None] * len(shapes)
-    sizes = sorted({max(shape) for shape in shapes})
-    for size, size_key in zip(sizes, jax.random.split(key, len(sizes))):
-        members = [i for i, shape in enumerate(shapes) if max(shape) == size]
-        q = haar_orthogonal(random.normal(random.bits(size_key, (len(members), size, size))))
-        for j, i in enumerate(members):
-            rows, cols = shapes[i]
-            matrices[i] = gains[i] * q[j, :rows, :cols]
-    return matrices
-
-
-def mlp_shapes(in_dim: int, hidden_sizes: Sequence[int], out_dim: int) -> list[tuple[int, int]]:
-    sizes = [in_dim, *hidden_sizes, out_dim]
-    return list(zip(sizes[:-1], sizes[1:]))
-
-
-def mlp_gains(hidden_sizes: Sequence[int], out_gain: float) -> list[float]:
-    """``sqrt(2)`` for hidden layers (ReLU-family gain), ``out_gain`` for the head."""
-    return [float(np.sqrt(2.0))] * len(hidden_sizes) + [out_gain]
-
-
-def layers_from_weights(weights: Sequence[jax.Array]) -> list[Params]:
-    return [{"w": w, "b": jnp.zeros((w.shape[1],), jnp.float32)} for w in weights]
-
-
-def mlp_init(
-    key: jax.Array, in_dim: int, hidden_sizes: Sequence[int], out_dim: int, out_gain: float
-) -> list[Params]:
-    """Layers ``in_dim -> hidden_sizes... -> out_dim``, orthogonal weights, zero biases."""
-    shapes = mlp_shapes(in_dim, hidden_sizes, out_dim)
-    return layers_from_weights(orthogonal_init(key, shapes, mlp_gains(hidden_sizes, out_gain)))
-
-
-def mlp_apply(layers: list[Params], x: jax.Array, activation: str) -> jax.Array:
-    """``x -> act(x W1 + b1) -> ... -> x Wn + bn`` over the last axis of ``x``."""
-    act = ACTIVATIONS[activation]
-    for layer in layers[:-1]:
-        x = act(dense(layer, x))
-    return dense(layers[-1], x)
-
-
 def dense(layer: Params, x: jax.Array) -> jax.Array:
     """``x W + b``. A single output unit is written as a product and a sum.
 
@@ -185,49 +133,6 @@ def conv(layer: Params, x: jax.Array, stride: int) -> jax.Array:
 def conv_output_size(size: int, kernel: int, stride: int) -> int:
     """Side of a 'valid' convolution's output: ``(size - kernel) // stride + 1`` (``<= 0``: none)."""
     return (size - kernel) // stride + 1
-
-
-def actor_critic_init(
-    key: jax.Array, obs_dim: int, action_dim: int, hidden_sizes: Sequence[int], continuous: bool
-) -> Params:
-    """Separate actor and critic MLPs; a state-independent ``log_std`` if continuous.
-
-    Policy head gain 0.01 (a near-uniform initial policy), value head gain 1.
-    """
-    actor = mlp_shapes(obs_dim, hidden_sizes, action_dim)
-    critic = mlp_shapes(obs_dim, hidden_sizes, 1)
-    gains = mlp_gains(hidden_sizes, 0.01) + mlp_gains(hidden_sizes, 1.0)
-    weights = orthogonal_init(key, actor + critic, gains)
-    params = {
-        "actor": layers_from_weights(weights[: len(actor)]),
-        "critic": layers_from_weights(weights[len(actor) :]),
-    }
-    if continuous:
-        params["log_std"] = jnp.zeros((action_dim,), jnp.float32)
-    return params
-
-
-def actor_critic_apply(params: Params, obs: jax.Array, activation: str) -> tuple[jax.Array, jax.Array]:
-    """``(policy head, value)`` for observations ``(..., obs_dim)``.
-
-    The policy head is the logits (discrete) or the Gaussian mean (continuous).
-    (Stacking both MLPs into batched matmuls was measured: 50% slower on CPU.)
-    """
-    return policy_head(params, obs, activation), value_head(params, obs, activation)
-
-
-def policy_head(params: Params, obs: jax.Array, activation: str) -> jax.Array:
-    return mlp_apply(params["actor"], obs, activation)
-
-
-def value_head(params: Params, obs: jax.Array, activation: str) -> jax.Array:
-    return mlp_apply(params["critic"], obs, activation)[..., 0]
-
-
-def flatten_obs(obs: jax.Array, obs_shape: tuple[int, ...]) -> jax.Array:
-    """``(*batch, *obs_shape) -> (*batch, prod(obs_shape))`` as float32."""
-    batch_shape = obs.shape[: obs.ndim - len(obs_shape)]
-    return jnp.reshape(obs, (*batch_shape, int(np.prod(obs_shape, dtype=int)))).astype(jnp.float32)
 
 
 def require_mlp(config) -> None:
