@@ -98,7 +98,7 @@ def test_dqn_and_sac_train_a_users_module_vmapped_in_a_run_that_resumes_and_eval
                if "torso" in jax.tree_util.keystr(path) and x.shape[-1:] == (16,) and x.ndim == 3]
     assert kernels, "the user's Dense is in the parameters"
     run = purejaxrl.run(algorithm, config, seeds=2, out=tmp_path / "run", checkpoint_every=2, progress=False)
-    for key in metrics:  # SAC's chunked run agrees with one scan to float32 rounding (decisions.md)
+    for key in metrics:  # SAC's chunked run agrees with one scan to float32 rounding (so it did before)
         tolerance = {"rtol": 1e-5, "atol": 1e-6} if name == "sac" else {"rtol": 0, "atol": 0}
         np.testing.assert_allclose(np.asarray(metrics[key]), run.metrics[key], **tolerance)
     out = stopped_copy(run, tmp_path / "stopped")
