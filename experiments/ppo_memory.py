@@ -1,12 +1,12 @@
 """Recurrent PPO against feed-forward PPO on a task that needs memory, same config and seeds.
 
     python experiments/ppo_memory.py [--env CartPole-NoVel-v1] [--seeds 8]
-                                     [--total-timesteps 2000000] [--lr 3e-3] [--core gru]
-                                     [--normalize-obs] [--markdown PATH]
+                                     [--total-timesteps 2000000] [--lr 3e-3] [--ent-coef 0.01]
+                                     [--core gru] [--normalize-obs] [--markdown PATH]
 
 ``CartPole-NoVel-v1`` observes the cart position and pole angle only (velocities hidden).
 Both agents: 64 envs x 32 steps, 4 epochs x 4 minibatches (16 whole environments each),
-lr annealed, ent_coef 0.01, an MLP torso (64, 64, tanh); the recurrent one adds a GRU (or
+lr annealed, an entropy bonus (``--ent-coef``), an MLP torso (64, 64, tanh); the recurrent one adds a GRU (or
 LSTM) of 128 units after it. Prints each agent's per-seed final returns (mean training
 episode return over the last 10% of training), IQM with a 95% bootstrap CI, the
 deterministic policy's mean return over 16 episodes, and P(recurrent > feed-forward) with
@@ -24,9 +24,10 @@ from purejaxrl.algorithms import ppo
 from purejaxrl.stats import final_returns, probability_of_improvement
 
 
-def memory_config(env: str, total_timesteps: int, lr: float, normalize_obs: bool) -> ppo.Config:
+def memory_config(env: str, total_timesteps: int, lr: float, ent_coef: float,
+                  normalize_obs: bool) -> ppo.Config:
     return ppo.Config(env=env, total_timesteps=total_timesteps, num_envs=64, num_steps=32,
-                      num_minibatches=4, ent_coef=0.01, lr=lr, normalize_obs=normalize_obs)
+                      num_minibatches=4, ent_coef=ent_coef, lr=lr, normalize_obs=normalize_obs)
 
 
 def main() -> None:
@@ -35,12 +36,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--total-timesteps", type=int, default=2_000_000)
     parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--ent-coef", type=float, default=0.01)
     parser.add_argument("--core", default="gru", choices=["gru", "lstm"])
     parser.add_argument("--normalize-obs", action="store_true")
     add_markdown_option(parser)
     args = parser.parse_args()
 
-    feed_forward = memory_config(args.env, args.total_timesteps, args.lr, args.normalize_obs)
+    feed_forward = memory_config(args.env, args.total_timesteps, args.lr, args.ent_coef, args.normalize_obs)
     recurrent = dataclasses.replace(feed_forward, core=args.core)
     ff_metrics, ff_table = train_and_report(ppo, "feed-forward PPO", feed_forward, args.seeds, key=0)
     rnn_metrics, rnn_table = train_and_report(ppo, f"{args.core.upper()} PPO", recurrent, args.seeds, key=0)

@@ -130,13 +130,21 @@ class Episode:
 # --------------------------------------------------------------------------- families
 
 
+def drawn_env(env: Any) -> Any:
+    """``env`` without its observation wrappers, which keep the state that is drawn
+    (``CartPole-NoVel-v1`` draws as ``CartPole-v1``)."""
+    from purejaxrl.envs.wrappers import ObservationWrapper
+
+    while isinstance(env, ObservationWrapper):
+        env = env.env
+    return env
+
+
 def family(env: Any) -> str:
     """``"classic"``, ``"minatar"``, ``"brax"`` or ``"mjx"``; ``UnsupportedEnvironmentError`` otherwise."""
     from purejaxrl.envs.gymnax_adapter import GymnaxEnv
-    from purejaxrl.envs.wrappers import ObservationWrapper
 
-    while isinstance(env, ObservationWrapper):  # it keeps the state drawn (CartPole-NoVel-v1)
-        env = env.env
+    env = drawn_env(env)
     if isinstance(env, GymnaxEnv) and env.env_id in CLASSIC_CONTROL:
         return "classic"
     if isinstance(env, GymnaxEnv) and env.env_id.endswith("-MinAtar"):
@@ -416,7 +424,7 @@ def frames(episode: Episode, every: int = 1) -> list:
     for t in range(0, episode.length, every):
         if kind == "classic":
             state = {k: np.asarray(v[t]) for k, v in vars(episode.states).items()}
-            image = CLASSIC_DRAWERS[episode.env_id](state, episode.env_params)
+            image = CLASSIC_DRAWERS[drawn_env(episode.env).env_id](state, episode.env_params)
         else:
             image = draw_minatar(episode.obs[t])
         name = episode.env_id.removesuffix("-MinAtar")
@@ -621,7 +629,8 @@ def render(
         path.write_text(html(episode, every))
         return path
     if fps is None:
-        fps = DEFAULT_FPS["MinAtar" if family(episode.env) == "minatar" else config.env] / every
+        drawn = "MinAtar" if family(episode.env) == "minatar" else drawn_env(episode.env).env_id
+        fps = DEFAULT_FPS[drawn] / every
     return write_gif(frames(episode, every), path, fps)
 
 

@@ -255,3 +255,15 @@ def test_an_lstm_core_trains():
     state, metrics = jax.jit(ppo.train)(config, jax.random.key(0))
     assert [c.shape for c in state.carry] == [(GRU.num_envs, GRU.core_size)] * 2
     assert np.isfinite(metrics["value_loss"]).all()
+
+
+def test_a_recurrent_agent_evaluates_and_renders_on_a_velocity_hidden_task(gru_seeds):
+    from purejaxrl import render
+    from purejaxrl.evaluation import evaluate
+
+    _, (batched, _) = gru_seeds
+    returns = evaluate(ppo, GRU, batched, jax.random.key(0), num_episodes=4)
+    assert returns.shape == (3, 4) and np.isfinite(returns).all()
+    episode = render.rollout_frames(ppo, GRU, batched, jax.random.key(0), seed_index=1)
+    assert episode.length == int(returns[1, 0])  # the same first episode (common keys), one reward a step
+    assert len(render.frames(episode, every=max(1, episode.length // 3))) >= 1
