@@ -216,6 +216,26 @@ class Head(nn.Module):
         return Dense(self.features, self.gain)(x)
 
 
+class Conv(nn.Module):
+    """A 'valid' 2-D convolution of ``[B, H, W, C]`` as image patches times a matrix (im2col):
+    ``patches [B, H', W', C kh kw] @ W [C kh kw, features] + b``, the kernel kept as
+    ``[kh, kw, C, features]``. XLA:CPU runs ``lax.conv``'s gradient about 8x slower inside a
+    ``lax.scan`` (PPO's minibatch loop) than outside it; the matmul form is not slowed."""
+
+    features: int
+    kernel_size: int = 3
+    stride: int = 1
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        k = self.kernel_size
+        w = self.param("kernel", orthogonal(RELU_GAIN), (k, k, x.shape[-1], self.features))
+        b = self.param("bias", nn.initializers.zeros, (self.features,))
+        patches = jax.lax.conv_general_dilated_patches(  # features ordered (C, kh, kw)
+            x, (k, k), (self.stride, self.stride), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        return patches @ jnp.transpose(w, (2, 0, 1, 3)).reshape(-1, self.features) + b
+
+
 class CNN(nn.Module):
     """Torso for image or grid observations ``[B, H, W, C]`` (``[B, H, W]``: one channel).
 
@@ -238,8 +258,7 @@ class CNN(nn.Module):
             x = jnp.moveaxis(x, 1, -1)
         act = ACTIVATIONS[self.activation]
         for width in self.channels:
-            x = act(nn.Conv(width, (self.kernel_size, self.kernel_size), (self.stride, self.stride),
-                            padding="VALID", kernel_init=orthogonal(RELU_GAIN))(x))
+            x = act(Conv(width, self.kernel_size, self.stride)(x))
         x = x.reshape(x.shape[0], -1)
         for width in self.hidden_sizes:
             x = act(Dense(width, RELU_GAIN)(x))

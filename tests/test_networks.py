@@ -84,3 +84,15 @@ def test_cores_step_and_reset_their_carry():
         for fresh, stepped in zip(jax.tree.leaves(reset), jax.tree.leaves(new_carry)):
             np.testing.assert_array_equal(fresh[np.asarray(done)], 0.0)
             np.testing.assert_array_equal(fresh[1], stepped[1])
+
+
+def test_conv_is_flax_conv():
+    """The im2col convolution equals ``flax.linen.Conv`` ('valid', same kernel and bias)."""
+    import flax.linen as nn
+
+    x = jax.random.normal(jax.random.key(0), (3, 10, 10, 4))
+    for stride in (1, 2):
+        conv = networks.Conv(16, 3, stride)
+        variables = conv.init(jax.random.key(1), x)
+        reference = nn.Conv(16, (3, 3), (stride, stride), padding="VALID").apply(variables, x)
+        np.testing.assert_allclose(conv.apply(variables, x), reference, rtol=1e-5, atol=1e-5)
