@@ -45,7 +45,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from purejaxrl import envs, random
+from purejaxrl import random
 from purejaxrl.config import (
     check,
     frozen_kwargs,
@@ -100,6 +100,7 @@ from purejaxrl.normalization import (
     running_stats_init,
     running_stats_update,
 )
+from purejaxrl.offpolicy import env_action_masks
 from purejaxrl.optim import clip_by_global_norm, learning_rate
 from purejaxrl.ordered import ordered_mean
 from purejaxrl.returns import gae
@@ -325,8 +326,8 @@ class Transition(NamedTuple):
     """``y_t`` of a recurrent core (``()`` feed-forward)"""
     carry_after: Any = ()
     """the core's carry after step ``t``, before an episode end resets it"""
-    action_mask: Any = ()
-    """the legal actions at ``obs`` (``()`` when the environment has no mask)"""
+    action_mask: Any = None
+    """the legal actions at ``obs`` (``None`` when the environment has no mask)"""
 
 
 # --------------------------------------------------------------------------- networks
@@ -515,9 +516,9 @@ def act(config: Config, state: State, obs: jax.Array, key: jax.Array, determinis
     return choose_action(spec, state.params, legal(head, action_mask), key, deterministic)
 
 
-def legal(head: jax.Array, action_mask: Any) -> jax.Array:
-    """Logits with the illegal actions' at ``finfo.min``; unchanged without a mask (``None``, ``()``)."""
-    return head if action_mask is None or isinstance(action_mask, tuple) else masked_logits(head, action_mask)
+def legal(head: jax.Array, action_mask: jax.Array | None) -> jax.Array:
+    """Logits with the illegal actions' at ``finfo.min``; unchanged without a mask (``None``)."""
+    return head if action_mask is None else masked_logits(head, action_mask)
 
 
 def choose_action(spec: EnvSpec, params: dict, head: jax.Array, key: jax.Array, deterministic: bool):
@@ -546,7 +547,6 @@ def collect(
     """
     spec = env_spec(config)
     vmapped_step = jax.vmap(spec.env.step, in_axes=(0, 0, 0, None))
-    vmapped_mask = jax.vmap(envs.action_mask, in_axes=(None, 0, None))
     reset_to = initial_carry(config, (config.num_envs,))
 
     def env_step(carry, inputs):
@@ -559,7 +559,7 @@ def collect(
         else:
             carry_after = core_output = ()
             head = policy_head(config, state.params, observe(config, state.obs_stats, obs))
-        mask = vmapped_mask(spec.env, env_state, spec.env_params) if spec.has_action_mask else ()
+        mask = env_action_masks(spec, env_state)
         head = legal(head, mask)
         action = sample_action(spec, state.params, head, action_noise)
         next_obs, env_state, reward, terminated, truncated, info = vmapped_step(

@@ -105,9 +105,15 @@ def mask_example(spec: EnvSpec) -> jax.Array | None:
 def rollout_action_mask(spec: EnvSpec, rollout: Rollout) -> jax.Array | None:
     """``bool[num_envs, action_dim]``: the legal actions at ``rollout.obs``; ``None`` (all legal, no
     operation) when the environment has no mask."""
+    return env_action_masks(spec, rollout.env_state)
+
+
+def env_action_masks(spec: EnvSpec, env_states: Any) -> jax.Array | None:
+    """``bool[num_envs, action_dim]``: the legal actions of a batch of environment states; ``None``
+    (all legal, no operation) when the environment has no mask."""
     if not spec.has_action_mask:
         return None
-    return jax.vmap(envs.action_mask, in_axes=(None, 0, None))(spec.env, rollout.env_state, spec.env_params)
+    return jax.vmap(envs.action_mask, in_axes=(None, 0, None))(spec.env, env_states, spec.env_params)
 
 
 def final_action_mask(spec: EnvSpec, info: dict) -> jax.Array:
