@@ -63,9 +63,9 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from purejaxrl import random
@@ -87,11 +87,17 @@ from purejaxrl.loop import scan_iterations
 from purejaxrl.metrics import merge_finished_episode_metrics
 from purejaxrl.networks import (
     ACTIVATIONS,
-    conv,
+    RELU_GAIN,
+    Conv,
+    Dense,
+    Flatten,
+    apply_torso,
     conv_output_size,
-    dense,
     layer_norm,
-    xavier_layers,
+    require_torso,
+    set_config_torso,
+    torso_name,
+    xavier,
 )
 from purejaxrl.offpolicy import (
     Rollout,
@@ -118,7 +124,8 @@ from purejaxrl.replay import (
 ATARI_CNN = ((32, 3, 2), (32, 3, 2), (32, 3, 2), (32, 3, 1))
 # For small images such as MinAtar's 10x10, where ATARI_CNN leaves nothing.
 SMALL_CNN = ((32, 3, 1), (32, 3, 1))
-RELU_GAIN = float(np.sqrt(2.0))
+# Every kernel: Xavier-uniform with ReLU gain (biases zero), as the reference.
+XAVIER = xavier(RELU_GAIN)
 
 
 @pytree_dataclass
@@ -174,6 +181,9 @@ class Config:
     """critic activation: tanh, relu, silu, swish, gelu or elu"""
     policy_activation: str = static("relu")
     """policy activation: tanh, relu, silu, swish, gelu or elu"""
+    torso: str = static("auto")
+    """the state encoder's torso, under its zs layer: auto (cnn on [H, W, C], else mlp), mlp, cnn,
+    flatten, or package.module:Name (flax)"""
     cnn_layers: tuple[tuple[int, int, int], ...] | None = static(None)
     """(features, kernel, stride) per convolution for image observations; None: the reference's Atari
     stack if it fits the image, else two 3x3 stride-1 layers of 32 (SMALL_CNN)"""
@@ -227,6 +237,7 @@ class Config:
         if self.cnn_layers is not None:
             object.__setattr__(self, "cnn_layers", tuple(tuple(int(v) for v in layer)
                                                          for layer in self.cnn_layers))
+        set_config_torso(self)
         validate(self)
 
     @property
@@ -282,11 +293,15 @@ def validate(config: Config) -> None:
         require(getattr(config, name) in ACTIVATIONS, config, name,
                 f"unknown {getattr(config, name)!r}; choose one of {sorted(ACTIVATIONS)}")
     spec = checked_env_spec(config)
-    if len(spec.obs_shape) == 3:
+    if isinstance(config.torso, str) and torso_name(config.torso, spec.obs_shape) == "cnn":
+        require(len(spec.obs_shape) == 3, config, "torso",
+                f"cnn needs image observations [H, W, C], got shape {spec.obs_shape}")
         cnn_flat_size(config, spec.obs_shape)
-    else:
+    elif config.torso == "auto":
         require(len(spec.obs_shape) <= 1, config, "env",
-                f"needs vector or image [H, W, C] observations, got shape {spec.obs_shape}")
+                f"needs vector or image [H, W, C] observations, got shape {spec.obs_shape} "
+                "(or a torso for them)")
+    require_torso(config, torso_module(config, spec), spec.obs_shape)
     for name in ("gamma", "priority_alpha"):
         check(config, name, lambda v: (v >= 0) & (v <= 1), "in [0, 1]")
     for name in ("encoder_lr", "value_lr", "policy_lr", "gumbel_tau", "min_priority"):
@@ -330,91 +345,147 @@ def cnn_flat_size(config: Config, obs_shape: tuple[int, ...]) -> int:
 # --------------------------------------------------------------------------- networks
 
 
+class LayerNormMLP(nn.Module):
+    """``act(LayerNorm(x W + b))`` per layer of ``features``, the last linear unless
+    ``activate_output``; ``flatten`` folds ``x [B, ...]`` to ``[B, F]`` first (a torso)."""
+
+    features: tuple[int, ...]
+    activation: str
+    activate_output: bool = False
+    flatten: bool = False
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        if self.flatten:
+            x = x.reshape(x.shape[0], -1)
+        for i, width in enumerate(self.features):
+            x = Dense(width, kernel_init=XAVIER)(x)
+            if i < len(self.features) - 1 or self.activate_output:
+                x = ACTIVATIONS[self.activation](layer_norm(x))
+        return x
+
+
+class ConvStack(nn.Module):
+    """Torso for images ``[B, H, W, C]``: 'valid' convolutions ``(features, kernel, stride)``, each
+    followed by ``activation``, flattened to ``[B, F]``."""
+
+    layers: tuple[tuple[int, int, int], ...]
+    activation: str
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        for features, kernel, stride in self.layers:
+            x = ACTIVATIONS[self.activation](Conv(features, kernel, stride, kernel_init=XAVIER)(x))
+        return x.reshape(x.shape[0], -1)
+
+
+class StateEncoder(nn.Module):
+    """``zs = f(s) = act(LayerNorm(torso(s) W + b))``, ``zs_dim`` wide."""
+
+    torso: nn.Module
+    zs_dim: int
+    activation: str
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        return LayerNormMLP((self.zs_dim,), self.activation, activate_output=True)(self.torso(obs))
+
+
+class Modules(NamedTuple):
+    """The flax modules; their variables are in ``Networks``."""
+
+    zs: StateEncoder
+    za: Dense
+    zsa: LayerNormMLP
+    model: Dense
+    policy: LayerNormMLP
+    critic: LayerNormMLP
+
+
 class Networks(NamedTuple):
-    encoder: dict  # "zs": state encoder, "za", "zsa": state-action encoder, "model": linear model head
-    policy: list
-    critics: tuple[list, list]
+    encoder: dict  # variables of "zs" (state encoder), "za", "zsa" (state-action encoder), "model"
+    policy: Any
+    critics: tuple[Any, Any]
 
 
-def ln_mlp(layers: list, x: jax.Array, activation: str, activate_output: bool) -> jax.Array:
-    """``act(LayerNorm(x W + b))`` for every layer but the last, which is linear, or also
-    normalised and activated with ``activate_output``."""
-    act = ACTIVATIONS[activation]
-    for layer in layers[:-1]:
-        x = act(layer_norm(dense(layer, x)))
-    x = dense(layers[-1], x)
-    return act(layer_norm(x)) if activate_output else x
+def torso_module(config: Config, spec: EnvSpec) -> nn.Module:
+    """The state encoder's torso: a user's module; ``mlp`` (``auto`` for vectors) two LayerNorm
+    layers of ``encoder_hidden``; ``cnn`` (``auto`` for images ``[H, W, C]``) the ``cnn_layers``
+    convolutions; ``flatten`` none."""
+    if isinstance(config.torso, nn.Module):
+        return config.torso
+    name = torso_name(config.torso, spec.obs_shape)
+    if name == "cnn":
+        return ConvStack(cnn_layers(config, spec.obs_shape), config.encoder_activation)
+    if name == "flatten":
+        return Flatten()
+    h = config.encoder_hidden
+    return LayerNormMLP((h, h), config.encoder_activation, activate_output=True, flatten=True)
+
+
+def modules(config: Config, spec: EnvSpec) -> Modules:
+    h, p, v = config.encoder_hidden, config.policy_hidden, config.value_hidden
+    return Modules(
+        zs=StateEncoder(torso_module(config, spec), config.zs_dim, config.encoder_activation),
+        za=Dense(config.za_dim, kernel_init=XAVIER),
+        zsa=LayerNormMLP((h, h, config.zsa_dim), config.encoder_activation),
+        model=Dense(1 + config.zs_dim + config.num_bins, kernel_init=XAVIER),
+        policy=LayerNormMLP((p, p, spec.action_dim), config.policy_activation),
+        critic=LayerNormMLP((v, v, v, 1), config.value_activation),
+    )
 
 
 def init_networks(config: Config, spec: EnvSpec, key: jax.Array) -> Networks:
-    """Xavier-uniform weights with ReLU gain and zero biases everywhere, as the reference."""
+    """Xavier-uniform kernels with ReLU gain and zero biases everywhere, as the reference."""
     zs_key, za_key, zsa_key, model_key, policy_key, critic_key = jax.random.split(key, 6)
-    h = config.encoder_hidden
-    if len(spec.obs_shape) == 3:
-        channels = [spec.obs_shape[2]] + [features for features, _, _ in cnn_layers(config, spec.obs_shape)]
-        kernels = [kernel for _, kernel, _ in cnn_layers(config, spec.obs_shape)]
-        conv_key, linear_key = jax.random.split(zs_key)
-        zs = {"conv": xavier_layers(conv_key, [(k, k, c_in, c_out) for k, c_in, c_out
-                                               in zip(kernels, channels[:-1], channels[1:])], RELU_GAIN),
-              "linear": xavier_layers(linear_key, [(cnn_flat_size(config, spec.obs_shape), config.zs_dim)],
-                                      RELU_GAIN)}
-    else:
-        zs = {"mlp": xavier_layers(zs_key, [(spec.obs_dim, h), (h, h), (h, config.zs_dim)], RELU_GAIN)}
+    m = modules(config, spec)
+    zs = m.zs.init(zs_key, jnp.zeros((1, *spec.obs_shape), jnp.float32))
     encoder = {
         "zs": zs,
-        "za": xavier_layers(za_key, [(spec.action_dim, config.za_dim)], RELU_GAIN)[0],
-        "zsa": xavier_layers(zsa_key, [(config.zs_dim + config.za_dim, h), (h, h), (h, config.zsa_dim)],
-                             RELU_GAIN),
-        "model": xavier_layers(model_key, [(config.zsa_dim, 1 + config.zs_dim + config.num_bins)],
-                               RELU_GAIN)[0],
+        "za": m.za.init(za_key, jnp.zeros((1, spec.action_dim), jnp.float32)),
+        "zsa": m.zsa.init(zsa_key, jnp.zeros((1, config.zs_dim + config.za_dim), jnp.float32)),
+        "model": m.model.init(model_key, jnp.zeros((1, config.zsa_dim), jnp.float32)),
     }
-    p, v = config.policy_hidden, config.value_hidden
-    policy = xavier_layers(policy_key, [(config.zs_dim, p), (p, p), (p, spec.action_dim)], RELU_GAIN)
-    critic_shapes = [(config.zsa_dim, v), (v, v), (v, v), (v, 1)]
-    critics = tuple(xavier_layers(k, critic_shapes, RELU_GAIN) for k in jax.random.split(critic_key))
+    policy = m.policy.init(policy_key, jnp.zeros((1, config.zs_dim), jnp.float32))
+    critics = tuple(m.critic.init(k, jnp.zeros((1, config.zsa_dim), jnp.float32))
+                    for k in jax.random.split(critic_key))
     return Networks(encoder, policy, critics)
 
 
 def preprocess(spec: EnvSpec, obs: jax.Array) -> jax.Array:
-    """float32 observations; 8-bit images to ``[-0.5, 0.5]`` as the reference; vectors flat."""
+    """float32 observations; 8-bit images to ``[-0.5, 0.5]`` as the reference."""
     x = obs.astype(jnp.float32)
-    if obs.dtype == jnp.uint8:
-        x = x / 255.0 - 0.5
-    if len(spec.obs_shape) == 3:
-        return x
-    return x.reshape(*obs.shape[: obs.ndim - len(spec.obs_shape)], spec.obs_dim)
+    return x / 255.0 - 0.5 if obs.dtype == jnp.uint8 else x
 
 
-def state_embedding(config: Config, encoder: dict, x: jax.Array) -> jax.Array:
-    """``zs = f(s)`` for preprocessed observations (images ``[..., H, W, C]`` or vectors)."""
-    act = ACTIVATIONS[config.encoder_activation]
-    if "mlp" in encoder["zs"]:
-        return ln_mlp(encoder["zs"]["mlp"], x, config.encoder_activation, activate_output=True)
-    for layer, (_, _, stride) in zip(encoder["zs"]["conv"], cnn_layers(config, x.shape[-3:])):
-        x = act(conv(layer, x, stride))
-    x = x.reshape(*x.shape[:-3], -1)
-    return ln_mlp(encoder["zs"]["linear"], x, config.encoder_activation, activate_output=True)
+def state_embedding(config: Config, spec: EnvSpec, encoder: dict, x: jax.Array) -> jax.Array:
+    """``zs = f(s)`` for preprocessed observations ``[..., *obs_shape]``."""
+    return apply_torso(modules(config, spec).zs, encoder["zs"], x, len(spec.obs_shape))
 
 
-def state_action_embedding(config: Config, encoder: dict, zs: jax.Array, action: jax.Array) -> jax.Array:
+def state_action_embedding(config: Config, spec: EnvSpec, encoder: dict, zs: jax.Array,
+                           action: jax.Array) -> jax.Array:
     """``zsa = g(zs, a)``: ``a`` embedded by ``act(a W + b)``, then an MLP with linear output."""
-    za = ACTIVATIONS[config.encoder_activation](dense(encoder["za"], action))
-    return ln_mlp(encoder["zsa"], jnp.concatenate([zs, za], axis=-1), config.encoder_activation, False)
+    m = modules(config, spec)
+    za = ACTIVATIONS[config.encoder_activation](m.za.apply(encoder["za"], action))
+    return m.zsa.apply(encoder["zsa"], jnp.concatenate([zs, za], axis=-1))
 
 
-def model(config: Config, encoder: dict, zsa: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+def model(config: Config, spec: EnvSpec, encoder: dict, zsa: jax.Array
+          ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """The linear model ``(done, next zs, reward logits)`` predicted from ``zsa``."""
-    out = dense(encoder["model"], zsa)
+    out = modules(config, spec).model.apply(encoder["model"], zsa)
     return out[..., 0], out[..., 1:1 + config.zs_dim], out[..., 1 + config.zs_dim:]
 
 
-def critic_values(config: Config, critics: tuple, zsa: jax.Array) -> jax.Array:
+def critic_values(config: Config, spec: EnvSpec, critics: tuple, zsa: jax.Array) -> jax.Array:
     """``[..., 2]``: both critics' values of ``zsa``."""
-    return jnp.stack([ln_mlp(c, zsa, config.value_activation, False)[..., 0] for c in critics], axis=-1)
+    critic = modules(config, spec).critic
+    return jnp.stack([critic.apply(c, zsa)[..., 0] for c in critics], axis=-1)
 
 
-def policy_pre_activation(config: Config, policy: list, zs: jax.Array) -> jax.Array:
-    return ln_mlp(policy, zs, config.policy_activation, False)
+def policy_pre_activation(config: Config, spec: EnvSpec, policy: Any, zs: jax.Array) -> jax.Array:
+    return modules(config, spec).policy.apply(policy, zs)
 
 
 # --------------------------------------------------------------------------- actions
@@ -473,8 +544,8 @@ def smoothed_target_action(config: Config, spec: EnvSpec, pre: jax.Array, key: j
 
 def policy_of_obs(config: Config, spec: EnvSpec, networks: Networks, obs: jax.Array) -> jax.Array:
     """The policy's pre-activation ``u`` of raw observations: ``pi(f(s))`` before tanh/softmax."""
-    zs = state_embedding(config, networks.encoder, preprocess(spec, obs))
-    return policy_pre_activation(config, networks.policy, zs)
+    zs = state_embedding(config, spec, networks.encoder, preprocess(spec, obs))
+    return policy_pre_activation(config, spec, networks.policy, zs)
 
 
 def act(config: Config, state: State, obs: jax.Array, key: jax.Array, deterministic: bool = False):
@@ -592,12 +663,12 @@ def encoder_loss(config: Config, spec: EnvSpec, encoder: dict, target_zs: jax.Ar
                  written: jax.Array, seen_termination: jax.Array) -> tuple[jax.Array, dict]:
     """The latent rollout's dynamics, reward and done losses, masked after the episode ended."""
     bins = symexp_bins(config.reward_symlog_low, config.reward_symlog_high, config.num_bins)
-    zs = state_embedding(config, encoder, preprocess(spec, sequences.obs[:, 0]))
+    zs = state_embedding(config, spec, encoder, preprocess(spec, sequences.obs[:, 0]))
     alive = jnp.ones(written.shape[0], jnp.float32)
     dynamics = reward = done = jnp.float32(0.0)
     for t in range(config.encoder_horizon):
-        zsa = state_action_embedding(config, encoder, zs, action_input(spec, sequences.action[:, t]))
-        done_pred, zs, reward_logits = model(config, encoder, zsa)
+        zsa = state_action_embedding(config, spec, encoder, zs, action_input(spec, sequences.action[:, t]))
+        done_pred, zs, reward_logits = model(config, spec, encoder, zsa)
         mask = alive * written[:, t]
         dynamics += ordered_mean(mask[:, None] * jnp.square(zs - target_zs[:, t]))
         cross_entropy = -ordered_sum(two_hot(sequences.reward[:, t], bins) * log_softmax(reward_logits), -1)
@@ -613,7 +684,7 @@ def encoder_step(config: Config, spec: EnvSpec, learner: Learner, buffer: Replay
                  key: jax.Array) -> tuple[Learner, dict]:
     """One AdamW step of the encoder (and its model head) on ``encoder_horizon``-step sequences."""
     sequences, written, _, _ = sample_sequences(config, buffer, key, config.encoder_horizon)
-    target_zs = state_embedding(config, learner.target.encoder, preprocess(spec, sequences.next_obs))
+    target_zs = state_embedding(config, spec, learner.target.encoder, preprocess(spec, sequences.next_obs))
     grads, info = jax.grad(
         lambda e: encoder_loss(config, spec, e, target_zs, sequences, written, seen_termination), has_aux=True
     )(learner.online.encoder)
@@ -633,11 +704,11 @@ def value_target(config: Config, spec: EnvSpec, learner: Learner, sequences: Any
                                           config.gamma)
     next_obs = sequences.next_obs[jnp.arange(h.shape[0]), h]  # s'_h, the last step's true next state
     target = learner.target
-    next_zs = state_embedding(config, target.encoder, preprocess(spec, next_obs))
-    next_pre = policy_pre_activation(config, target.policy, next_zs)
+    next_zs = state_embedding(config, spec, target.encoder, preprocess(spec, next_obs))
+    next_pre = policy_pre_activation(config, spec, target.policy, next_zs)
     next_action = smoothed_target_action(config, spec, next_pre, key)
-    next_q = jnp.min(critic_values(config, target.critics, state_action_embedding(
-        config, target.encoder, next_zs, next_action)), axis=-1)
+    next_q = jnp.min(critic_values(config, spec, target.critics, state_action_embedding(
+        config, spec, target.encoder, next_zs, next_action)), axis=-1)
     return (returns + bootstrap * next_q * learner.target_reward_scale) / learner.reward_scale
 
 
@@ -655,12 +726,12 @@ def value_and_policy_step(config: Config, spec: EnvSpec, learner: Learner, buffe
     sequences, written, slots, envs = sample_sequences(config, buffer, sample_key, config.value_horizon)
     target = jax.lax.stop_gradient(value_target(config, spec, learner, sequences, written, target_key))
     encoder = learner.online.encoder
-    zs = state_embedding(config, encoder, preprocess(spec, sequences.obs[:, 0]))
-    zsa = state_action_embedding(config, encoder, zs, action_input(spec, sequences.action[:, 0]))
+    zs = state_embedding(config, spec, encoder, preprocess(spec, sequences.obs[:, 0]))
+    zsa = state_action_embedding(config, spec, encoder, zs, action_input(spec, sequences.action[:, 0]))
     _, policy_tx, critic_tx = optimizers(config)
 
     def critic_loss(critics):
-        q = critic_values(config, critics, zsa)
+        q = critic_values(config, spec, critics, zsa)
         return ordered_mean(huber(q - target[:, None], 1.0)), q
 
     (value_loss, q), grads = jax.value_and_grad(critic_loss, has_aux=True)(learner.online.critics)
@@ -670,9 +741,9 @@ def value_and_policy_step(config: Config, spec: EnvSpec, learner: Learner, buffe
     gumbel = random.gumbel(random.bits(gumbel_key, (config.batch_size, spec.action_dim)))
 
     def policy_loss(policy):
-        pre = policy_pre_activation(config, policy, zs)
+        pre = policy_pre_activation(config, spec, policy, zs)
         action = relaxed_action(config, spec, pre, gumbel)
-        q_pi = critic_values(config, critics, state_action_embedding(config, encoder, zs, action))
+        q_pi = critic_values(config, spec, critics, state_action_embedding(config, spec, encoder, zs, action))
         return -ordered_mean(q_pi) + config.pre_activation_weight * ordered_mean(jnp.square(pre))
 
     policy_loss_value, grads = jax.value_and_grad(policy_loss)(learner.online.policy)

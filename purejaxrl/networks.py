@@ -16,8 +16,8 @@ Orthogonal initialisation as in PPO implementations: hidden layers with gain
 ``sqrt(2)``, a policy head with gain 0.01 (near-uniform initial policy), a value
 head with gain 1.
 
-MR.Q's networks still use the plain functions ``dense``, ``conv``, ``layer_norm`` and
-``xavier_layers`` (parameters as ``{"w", "b"}`` dicts).
+MR.Q's networks (``algorithms/mrq.py``) are built from the same ``Dense`` and ``Conv``
+with Xavier-uniform kernels (``xavier``) and parameter-free ``layer_norm``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import Any
 
 import flax.linen as nn
@@ -113,21 +113,13 @@ def xavier_uniform(key: jax.Array, shape: tuple[int, ...], gain: float) -> jax.A
     return jax.random.uniform(key, shape, jnp.float32, -limit, limit)
 
 
-def xavier_layers(key: jax.Array, shapes: Sequence[tuple[int, ...]], gain: float) -> list[Params]:
-    """Layers ``{"w": xavier_uniform(shape, gain), "b": 0}`` for dense ``(in, out)`` or
-    convolution ``(kh, kw, in, out)`` shapes."""
-    keys = jax.random.split(key, len(shapes))
-    return [{"w": xavier_uniform(k, tuple(shape), gain), "b": jnp.zeros((shape[-1],), jnp.float32)}
-            for k, shape in zip(keys, shapes)]
+def xavier(gain: float = 1.0):
+    """A ``flax`` initializer drawing ``xavier_uniform(key, shape, gain)``."""
 
+    def init(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
+        return xavier_uniform(key, tuple(shape), gain).astype(dtype)
 
-def conv(layer: Params, x: jax.Array, stride: int) -> jax.Array:
-    """A 'valid' 2-D convolution of images ``[..., H, W, C]`` with ``layer["w"] [kh, kw, C, out]``."""
-    batch_shape = x.shape[:-3]
-    y = jax.lax.conv_general_dilated(
-        x.reshape(-1, *x.shape[-3:]), layer["w"], (stride, stride), "VALID",
-        dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    return (y + layer["b"]).reshape(*batch_shape, *y.shape[1:])
+    return init
 
 
 def conv_output_size(size: int, kernel: int, stride: int) -> int:
@@ -165,15 +157,17 @@ RELU_GAIN = float(np.sqrt(2.0))
 
 
 class Dense(nn.Module):
-    """``x W + b`` with an orthogonal ``W`` (``gain``) and zero ``b``; ``dense`` computes it, so a
-    one-unit head stays bit-identical between a seed alone and the same seed in a vmapped batch."""
+    """``x W + b`` with an orthogonal ``W`` (``gain``; or ``kernel_init``) and zero ``b``; ``dense``
+    computes it, so a one-unit head stays bit-identical between a seed alone and the same seed in a
+    vmapped batch."""
 
     features: int
     gain: float = 1.0
+    kernel_init: Callable | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        w = self.param("kernel", orthogonal(self.gain), (x.shape[-1], self.features))
+        w = self.param("kernel", self.kernel_init or orthogonal(self.gain), (x.shape[-1], self.features))
         b = self.param("bias", nn.initializers.zeros, (self.features,))
         return dense({"w": w, "b": b}, x)
 
@@ -225,11 +219,13 @@ class Conv(nn.Module):
     features: int
     kernel_size: int = 3
     stride: int = 1
+    kernel_init: Callable | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         k = self.kernel_size
-        w = self.param("kernel", orthogonal(RELU_GAIN), (k, k, x.shape[-1], self.features))
+        kernel_init = self.kernel_init or orthogonal(RELU_GAIN)
+        w = self.param("kernel", kernel_init, (k, k, x.shape[-1], self.features))
         b = self.param("bias", nn.initializers.zeros, (self.features,))
         patches = jax.lax.conv_general_dilated_patches(  # features ordered (C, kh, kw)
             x, (k, k), (self.stride, self.stride), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))

@@ -1,4 +1,4 @@
-"""Agents' networks: a user's flax module as the torso (PPO, DQN, SAC), the CNN torso, and PPO's
+"""Agents' networks: a user's flax module as the torso (PPO, DQN, SAC, MR.Q), the CNN torso, and PPO's
 recurrent core.
 
 A user's module (``tests/user_networks.py``, outside the package) trains vmapped and in a run
@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import user_networks
-from purejaxrl.algorithms import dqn, ppo, sac
+from purejaxrl.algorithms import dqn, mrq, ppo, sac
 from run_checks import assert_same_run
 
 import purejaxrl
@@ -86,11 +86,15 @@ OFF_POLICY = {
     "sac": (sac, sac.Config(env="Pendulum-v1", torso=user_networks.Tiny(width=16), total_timesteps=600,
                             num_envs=2, buffer_size=600, batch_size=32, learning_starts=200,
                             hidden_sizes=(32,), num_log_points=6)),
+    "mrq": (mrq, mrq.Config(env="Pendulum-v1", torso=user_networks.Tiny(width=16), total_timesteps=360,
+                            learning_starts=60, target_update_period=50, batch_size=16, buffer_size=400,
+                            num_log_points=6, **mrq.widths(16))),
 }
 
 
 @pytest.mark.parametrize("name", list(OFF_POLICY))
-def test_dqn_and_sac_train_a_users_module_vmapped_in_a_run_that_resumes_and_evaluates(name, tmp_path, capsys):
+def test_off_policy_agents_train_a_users_module_vmapped_in_a_run_that_resumes_and_evaluates(name, tmp_path,
+                                                                                            capsys):
     algorithm, config = OFF_POLICY[name]
     keys = jax.random.split(jax.random.key(0), 2)
     state, metrics = jax.jit(jax.vmap(algorithm.train, in_axes=(None, 0)))(config, keys)
@@ -98,8 +102,9 @@ def test_dqn_and_sac_train_a_users_module_vmapped_in_a_run_that_resumes_and_eval
                if "torso" in jax.tree_util.keystr(path) and x.shape[-1:] == (16,) and x.ndim == 3]
     assert kernels, "the user's Dense is in the parameters"
     run = purejaxrl.run(algorithm, config, seeds=2, out=tmp_path / "run", checkpoint_every=2, progress=False)
-    for key in metrics:  # SAC's chunked run agrees with one scan to float32 rounding (so it did before)
-        tolerance = {"rtol": 1e-5, "atol": 1e-6} if name == "sac" else {"rtol": 0, "atol": 0}
+    # SAC's and MR.Q's chunked runs agree with one scan to float32 rounding (so they did before)
+    for key in metrics:
+        tolerance = {"rtol": 1e-5, "atol": 1e-6} if name in ("sac", "mrq") else {"rtol": 0, "atol": 0}
         np.testing.assert_allclose(np.asarray(metrics[key]), run.metrics[key], **tolerance)
     out = stopped_copy(run, tmp_path / "stopped")
     resumed = purejaxrl.run(algorithm, config, seeds=2, out=out, checkpoint_every=2, resume=True,
@@ -146,6 +151,11 @@ def test_torsos_that_cannot_work_are_refused_naming_the_field():
             ppo.Config(env="CartPole-v1", torso=torso)
     with pytest.raises(ConfigError, match=r"Config.torso: CNN fails on observations \(2, 4\)"):
         ppo.Config(env="CartPole-v1", torso="cnn")
+    with pytest.raises(ConfigError, match=r"Config.torso: KeepsShape must map observations"):
+        mrq.Config(env="Pendulum-v1", torso=user_networks.KeepsShape())
+    with pytest.raises(ConfigError, match=r"Config.torso: cnn needs image observations \[H, W, C\], got "
+                                          r"shape \(3,\)"):
+        mrq.Config(env="Pendulum-v1", torso="cnn")
     with pytest.raises(ConfigError, match=r"Config.core: unknown 'rnn'"):
         ppo.Config(env="CartPole-v1", core="rnn")
     with pytest.raises(ConfigError, match=r"Config.num_minibatches: a recurrent core learns from minibatches "

@@ -115,9 +115,16 @@ def test_multi_step_target_bootstraps_once_from_the_end_of_the_horizon():
     """No episode end: y = G + gamma^3 s' min_j Q'_j(...) / s with the target critics' value."""
     config = dataclasses.replace(TINY, gamma=0.5)
     state = jax.jit(mrq.init)(config, jax.random.key(1))
-    last = state.learner.target.critics[0][-1]
-    constant = [c[:-1] + [{"w": jnp.zeros_like(last["w"]), "b": jnp.full_like(last["b"], b)}]
-                for c, b in zip(state.learner.target.critics, (3.0, 5.0))]
+
+    def constant_critic(critic, value):
+        """The critic with its output layer's kernel zero and bias ``value``: ``Q = value``."""
+        layers = critic["params"]
+        last = f"Dense_{len(layers) - 1}"
+        output = {"kernel": jnp.zeros_like(layers[last]["kernel"]),
+                  "bias": jnp.full_like(layers[last]["bias"], value)}
+        return {"params": {**layers, last: output}}
+
+    constant = [constant_critic(c, b) for c, b in zip(state.learner.target.critics, (3.0, 5.0))]
     learner = state.learner._replace(target=state.learner.target._replace(critics=tuple(constant)),
                                      reward_scale=jnp.float32(2.0), target_reward_scale=jnp.float32(4.0))
     buffer = sequence_buffer([1.0, 2.0, 4.0, 8.0], [False] * 4, [False] * 4)
