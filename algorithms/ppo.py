@@ -100,10 +100,10 @@ from purejaxrl.normalization import (
     running_stats_init,
     running_stats_update,
 )
-from purejaxrl.offpolicy import env_action_masks
 from purejaxrl.optim import clip_by_global_norm, learning_rate
 from purejaxrl.ordered import ordered_mean
 from purejaxrl.returns import gae
+from purejaxrl.stepping import clip_action, env_action_masks, step_envs
 
 
 @pytree_dataclass
@@ -477,13 +477,6 @@ def sample_action(spec: EnvSpec, params: dict, head: jax.Array, noise: jax.Array
     return categorical_sample_with_gumbel(head, noise)
 
 
-def env_action(spec: EnvSpec, action: jax.Array) -> jax.Array:
-    """Continuous actions are clipped to the action space's bounds."""
-    if spec.continuous:
-        return jnp.clip(action, spec.action_low, spec.action_high)
-    return action
-
-
 def action_noise(spec: EnvSpec, bits: jax.Array) -> jax.Array:
     """Standard normal (continuous) or Gumbel (discrete) noise from random bits."""
     return random.normal(bits) if spec.continuous else random.gumbel(bits)
@@ -528,7 +521,7 @@ def choose_action(spec: EnvSpec, params: dict, head: jax.Array, key: jax.Array, 
     else:
         bits = random.bits(key, head.shape)
         action = sample_action(spec, params, head, action_noise(spec, bits))
-    return env_action(spec, action)
+    return clip_action(spec, action)
 
 
 # --------------------------------------------------------------------------- update
@@ -546,7 +539,6 @@ def collect(
     ``(num_steps, num_envs, action_dim)`` the policy's samples.
     """
     spec = env_spec(config)
-    vmapped_step = jax.vmap(spec.env.step, in_axes=(0, 0, 0, None))
     reset_to = initial_carry(config, (config.num_envs,))
 
     def env_step(carry, inputs):
@@ -562,18 +554,15 @@ def collect(
         mask = env_action_masks(spec, env_state)
         head = legal(head, mask)
         action = sample_action(spec, state.params, head, action_noise)
-        next_obs, env_state, reward, terminated, truncated, info = vmapped_step(
-            keys, env_state, env_action(spec, action), spec.env_params
-        )
-        reward = reward.astype(jnp.float32)
-        done = jnp.logical_or(terminated, truncated)
-        episode_stats, episode_return, episode_length = episode_stats_step(episode_stats, reward, done)
+        step = step_envs(spec, keys, env_state, action)
+        episode_stats, episode_return, episode_length = episode_stats_step(episode_stats, step.reward,
+                                                                           step.done)
         transition = Transition(
-            obs, action, head, reward, terminated, truncated, info["final_obs"],
+            obs, action, head, step.reward, step.terminated, step.truncated, step.final_obs,
             episode_return, episode_length, core_output, carry_after, mask,
         )
-        agent_carry = reset_carry(carry_after, reset_to, done) if is_recurrent(config) else ()
-        return (env_state, next_obs, episode_stats, agent_carry), transition
+        agent_carry = reset_carry(carry_after, reset_to, step.done) if is_recurrent(config) else ()
+        return (step.env_state, step.obs, episode_stats, agent_carry), transition
 
     carry = (state.env_state, state.obs, state.episode_stats, state.carry)
     (env_state, obs, episode_stats, agent_carry), trajectory = jax.lax.scan(

@@ -1,4 +1,4 @@
-"""Small environment wrappers that compose: ``ScaleReward(TimeLimit(ClipAction(env), 200), 0.1)``.
+"""Small environment wrappers that compose: ``ScaleReward(TimeLimit(RescaleAction(env), 200), 0.1)``.
 
 Each wrapper takes an environment with the project API (``reset``, ``step``
 returning ``(obs, state, reward, terminated, truncated, info)`` with
@@ -10,9 +10,14 @@ Every wrapper keeps the truncation contract: an episode that ends because of a
 time limit is ``truncated`` (bootstrap from ``final_obs``), never ``terminated``.
 
 Action masks (``envs.masks``) pass through: ``wrapper.action_mask`` exists exactly when the
-wrapped environment has one (attributes are forwarded; wrappers that add to the state,
-``TimeLimit`` and ``EpisodeStatistics``, hand it the inner state), and
+wrapped environment has one (attributes are forwarded; a wrapper that adds to the state,
+``TimeLimit``, hands it the inner state), and
 ``info["final_action_mask"]`` goes with ``info["final_obs"]``.
+
+Clipping continuous actions and counting episode returns are not wrappers: every loop that
+steps environments (training, ``evaluate``, ``render``) does both in one place,
+``purejaxrl.stepping.step_envs`` and ``metrics.episode_stats_step``; and the torsos flatten
+observations themselves.
 """
 
 from __future__ import annotations
@@ -24,8 +29,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from gymnax.environments import spaces
-
-from purejaxrl.metrics import EpisodeStats, episode_stats_init, episode_stats_step
 
 
 class Wrapper:
@@ -66,14 +69,6 @@ def _box_bounds(space: Any, env: Any) -> tuple[np.ndarray, np.ndarray]:
     return low, high
 
 
-class ClipAction(Wrapper):
-    """Clips continuous actions to the action space's ``[low, high]`` before stepping."""
-
-    def step(self, key, state, action, params):
-        low, high = _box_bounds(self.env.action_space(params), self.env)
-        return self.env.step(key, state, jnp.clip(action, low, high), params)
-
-
 class RescaleAction(Wrapper):
     """The agent acts in ``[-1, 1]``; actions are clipped there and mapped affinely to
     ``[low, high]``: ``a_env = low + (a + 1) (high - low) / 2``."""
@@ -103,20 +98,6 @@ class ObservationWrapper(Wrapper):
         obs, state, reward, terminated, truncated, info = self.env.step(key, state, action, params)
         info = {**info, "final_obs": self.observation(info["final_obs"])}
         return self.observation(obs), state, reward, terminated, truncated, info
-
-
-class FlattenObservation(ObservationWrapper):
-    """Observations (and ``final_obs``) reshaped to one float32 vector."""
-
-    def observation_space(self, params):
-        space = self.env.observation_space(params)
-        size = int(np.prod(space.shape, dtype=int))
-        low = np.broadcast_to(np.asarray(space.low, np.float32), space.shape).reshape(size)
-        high = np.broadcast_to(np.asarray(space.high, np.float32), space.shape).reshape(size)
-        return spaces.Box(low, high, (size,), jnp.float32)
-
-    def observation(self, obs: jax.Array) -> jax.Array:
-        return jnp.reshape(obs, (-1,)).astype(jnp.float32)
 
 
 class SelectObservation(ObservationWrapper):
@@ -219,39 +200,8 @@ class TimeLimit(EnvStateWrapper):
         return obs, TimeLimitState(env_state, count), reward, terminated, truncated, info
 
 
-class EpisodeStatisticsState(NamedTuple):
-    env_state: Any
-    episode: EpisodeStats
-
-
-class EpisodeStatistics(EnvStateWrapper):
-    """Tracks each episode's return and length.
-
-    ``info["episode_return"]`` and ``info["episode_length"]`` hold the totals of
-    the episode that ended on this step (meaningful where
-    ``info["episode_done"]``, i.e. terminated or truncated).
-    """
-
-    def reset(self, key, params):
-        obs, env_state = self.env.reset(key, params)
-        return obs, EpisodeStatisticsState(env_state, jax.tree.map(lambda x: x[0], episode_stats_init(1)))
-
-    def step(self, key, state, action, params):
-        obs, env_state, reward, terminated, truncated, info = self.env.step(
-            key, state.env_state, action, params
-        )
-        done = jnp.logical_or(terminated, truncated)
-        episode, episode_return, episode_length = episode_stats_step(
-            state.episode, reward.astype(jnp.float32), done
-        )
-        new_state = EpisodeStatisticsState(env_state, episode)
-        info = {**info, "episode_return": episode_return, "episode_length": episode_length,
-                "episode_done": done}
-        return obs, new_state, reward, terminated, truncated, info
-
-
 def compose(env: Any, *wrappers: functools.partial | type) -> Any:
-    """``compose(env, ClipAction, partial(TimeLimit, max_steps=200))`` applies them in order."""
+    """``compose(env, RescaleAction, partial(TimeLimit, max_steps=200))`` applies them in order."""
     for wrap in wrappers:
         env = wrap(env)
     return env

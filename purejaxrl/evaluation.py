@@ -6,7 +6,9 @@
 start in parallel and each runs until its first episode ends (``terminated`` or
 ``truncated``); the environments auto-reset, so what follows the first end is
 ignored. Actions are ``algorithm.act(config, state, obs, key, deterministic=True)``, with
-``action_mask=`` the environments' masks when the environment has one (``envs.action_mask``).
+``action_mask=`` the environments' masks when the environment has one (``envs.action_mask``),
+and the environments step through ``stepping.step_envs`` as in training (continuous actions
+clipped to the bounds).
 
 ``state`` may be one agent state or a batch with leading axes (seeds, or sweep
 points x seeds): the axes are found by comparing its leaves with the shapes
@@ -15,7 +17,8 @@ vmapped over. Every agent in the batch sees the same ``num_episodes`` initial
 states and environment randomness (common random numbers), so differences
 between seeds or sweep points are differences between the agents.
 
-The loop is a ``lax.while_loop`` that stops when every episode has ended or
+The loop (``deterministic_episodes``, which ``render`` runs for one episode and
+records) is a ``lax.while_loop`` that stops when every episode has ended or
 after ``max_steps`` steps (default: the environment's own time limit). An
 episode still running after ``max_steps`` steps has no return: its entry is NaN
 and ``evaluate`` warns (``IncompleteEpisodeWarning``). NaN rather than an
@@ -44,14 +47,16 @@ import functools
 import inspect
 import warnings
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from purejaxrl import envs
+from purejaxrl.env_spec import EnvSpec, env_spec
 from purejaxrl.random import is_typed_key
+from purejaxrl.stepping import env_action_masks, step_envs
 
 #: Time-limit fields of environment parameters, by family: gymnax, Brax adapter, MJX.
 TIME_LIMIT_PARAMS: tuple[str, ...] = ("max_steps_in_episode", "episode_length", "max_steps")
@@ -205,20 +210,22 @@ def config_env(config: Any) -> tuple[Any, Any]:
     return envs.make_cached(config.env, getattr(config, "env_kwargs", ()))
 
 
-def mask_keywords(algorithm: ModuleType, env: Any, env_params: Any, env_state: Any, batch_dims: int) -> dict:
-    """``{"action_mask": bool[*batch, num_actions]}`` (``envs.action_mask`` of every environment state
-    of a batch with ``batch_dims`` leading axes) for ``algorithm.act`` when ``env`` has an action
-    mask; ``{}`` otherwise (nothing traced). An algorithm whose ``act`` takes no ``action_mask``
-    cannot act on such an environment: a ``TypeError`` says so."""
-    if not envs.has_action_mask(env):
+def config_spec(config: Any) -> EnvSpec:
+    """The ``EnvSpec`` of a config's ``env`` and ``env_kwargs`` (cached)."""
+    return env_spec(config.env, getattr(config, "env_kwargs", ()))
+
+
+def mask_keywords(algorithm: ModuleType, spec: EnvSpec, env_state: Any, batch_dims: int) -> dict:
+    """``{"action_mask": bool[*batch, num_actions]}`` (the masks of environment states with
+    ``batch_dims`` leading axes) for ``algorithm.act`` when the environment has an action mask; ``{}``
+    otherwise (nothing traced). An algorithm whose ``act`` takes no ``action_mask`` cannot act on
+    such an environment: a ``TypeError`` says so."""
+    if not spec.has_action_mask:
         return {}
     if "action_mask" not in inspect.signature(algorithm.act).parameters:
-        raise TypeError(f"{algorithm.__name__}.act takes no action_mask, but {env!r} has illegal actions "
-                        "(action_mask); its deterministic policy could take them")
-    mask = functools.partial(envs.action_mask, env, params=env_params)
-    for _ in range(batch_dims):
-        mask = jax.vmap(mask)
-    return {"action_mask": mask(env_state)}
+        raise TypeError(f"{algorithm.__name__}.act takes no action_mask, but {spec.env!r} has illegal "
+                        "actions (action_mask); its deterministic policy could take them")
+    return {"action_mask": env_action_masks(spec, env_state, batch_dims)}
 
 
 def policy_carry(algorithm: ModuleType, config: Any, batch_shape: tuple[int, ...]) -> Any:
@@ -238,43 +245,83 @@ def deterministic_act(algorithm: ModuleType, config: Any, state: Any, obs: jax.A
     return algorithm.act(config, state, obs, key, deterministic=True, carry=carry, **masks)
 
 
-def rollout(
-    algorithm: ModuleType, num_episodes: int, config: Any, states: Any, key: jax.Array, max_steps: jax.Array
-) -> jax.Array:
-    """Returns ``[num_agents, num_episodes]`` of first episodes; NaN where none ended in ``max_steps``.
+class Recorded(NamedTuple):
+    """Per step of ``deterministic_episodes`` ``[record_steps, agents, episodes, ...]``: the observation
+    and environment state the action was chosen in, the action, and the step's outcome; zeros
+    after the loop stopped."""
 
-    ``states`` holds ``num_agents`` agents along a leading axis. One ``while_loop``
-    steps ``num_agents x num_episodes`` environments; the environments' keys are
-    shared across agents, so every agent starts from the same ``num_episodes`` states.
+    obs: jax.Array
+    env_state: Any
+    action: jax.Array
+    reward: jax.Array
+    terminated: jax.Array
+    truncated: jax.Array
+
+
+def deterministic_episodes(
+    algorithm: ModuleType, config: Any, states: Any, key: jax.Array, num_episodes: int, max_steps: jax.Array,
+    record_steps: int = 0,
+) -> tuple[jax.Array, jax.Array, Recorded | None]:
+    """The deterministic policy of ``num_agents`` agents (the leading axis of ``states``), each in the
+    same ``num_episodes`` environments, until every first episode has ended or ``max_steps`` steps.
+
+    One ``while_loop`` steps ``num_agents x num_episodes`` environments (``stepping.step_envs``);
+    the environments' keys are shared across agents, so every agent starts from the same
+    ``num_episodes`` states. Returns ``(returns, ended, recorded)``: the first episodes' returns so
+    far and whether they ended, ``[num_agents, num_episodes]``, and the first ``record_steps``
+    steps (``Recorded``; ``None`` when ``record_steps`` is 0). ``evaluate`` and ``render`` are both
+    this loop.
     """
-    env, env_params = config_env(config)
+    spec = config_spec(config)
     num_agents = jax.tree.leaves(states)[0].shape[0]
     act = jax.vmap(functools.partial(deterministic_act, algorithm, config), in_axes=(0, 0, None, 0))
-    step = jax.vmap(jax.vmap(env.step, in_axes=(0, 0, 0, None)), in_axes=(None, 0, 0, None))
+
+    def step(loop_key, obs, env_state, agent_carry):
+        loop_key, act_key, env_keys = step_keys(loop_key, num_episodes)
+        action, agent_carry = act(states, obs, act_key, agent_carry,
+                                  **mask_keywords(algorithm, spec, env_state, 2))
+        env_keys = jnp.broadcast_to(env_keys[None], (num_agents, *env_keys.shape))
+        return loop_key, action, agent_carry, step_envs(spec, env_keys, env_state, action)
 
     def running(carry):
-        t, done = carry[0], carry[-1]
+        t, done = carry[0], carry[-2]
         return (t < max_steps) & ~jnp.all(done)
 
     def body(carry):
-        t, loop_key, obs, env_state, agent_carry, returns, done = carry
-        loop_key, act_key, env_keys = step_keys(loop_key, num_episodes)
-        action, agent_carry = act(states, obs, act_key, agent_carry,
-                                  **mask_keywords(algorithm, env, env_params, env_state, 2))
-        obs, env_state, reward, terminated, truncated, _ = step(env_keys, env_state, action, env_params)
-        returns = returns + jnp.where(done, 0.0, reward.astype(jnp.float32))
-        done = done | terminated | truncated
-        return t + 1, loop_key, obs, env_state, agent_carry, returns, done
+        t, loop_key, obs, env_state, agent_carry, returns, done, recorded = carry
+        loop_key, action, agent_carry, outcome = step(loop_key, obs, env_state, agent_carry)
+        if recorded is not None:
+            now = Recorded(obs, env_state, action, outcome.reward, outcome.terminated, outcome.truncated)
+            recorded = jax.tree.map(lambda buffer, x: buffer.at[t].set(x), recorded, now)
+        returns = returns + jnp.where(done, 0.0, outcome.reward)
+        done = done | outcome.done
+        return t + 1, loop_key, outcome.obs, outcome.env_state, agent_carry, returns, done, recorded
 
     reset_keys, loop_key = episode_keys(key, num_episodes)
-    obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(reset_keys, env_params)
+    obs, env_state = jax.vmap(spec.env.reset, in_axes=(0, None))(reset_keys, spec.env_params)
     obs, env_state = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_agents, *x.shape)), (obs, env_state))
+    agent_carry = policy_carry(algorithm, config, (num_agents, num_episodes))
+    recorded = None
+    if record_steps:
+        action = jax.eval_shape(step, loop_key, obs, env_state, agent_carry)[1]
+        reward = jax.ShapeDtypeStruct((num_agents, num_episodes), jnp.float32)
+        flags = jax.ShapeDtypeStruct((num_agents, num_episodes), bool)
+        recorded = jax.tree.map(lambda x: jnp.zeros((record_steps, *x.shape), x.dtype),
+                                Recorded(obs, env_state, action, reward, flags, flags))
     returns = jnp.zeros((num_agents, num_episodes), jnp.float32)
     done = jnp.zeros((num_agents, num_episodes), bool)
-    agent_carry = policy_carry(algorithm, config, (num_agents, num_episodes))
-    carry = (jnp.zeros((), jnp.int32), loop_key, obs, env_state, agent_carry, returns, done)
-    *_, returns, done = jax.lax.while_loop(running, body, carry)
-    return jnp.where(done, returns, jnp.nan)
+    carry = (jnp.zeros((), jnp.int32), loop_key, obs, env_state, agent_carry, returns, done, recorded)
+    *_, returns, done, recorded = jax.lax.while_loop(running, body, carry)
+    return returns, done, recorded
+
+
+def rollout(
+    algorithm: ModuleType, num_episodes: int, config: Any, states: Any, key: jax.Array, max_steps: jax.Array
+) -> jax.Array:
+    """``[num_agents, num_episodes]`` returns of the first episodes (``deterministic_episodes``);
+    NaN where none ended in ``max_steps``."""
+    returns, ended, _ = deterministic_episodes(algorithm, config, states, key, num_episodes, max_steps)
+    return jnp.where(ended, returns, jnp.nan)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))

@@ -28,11 +28,11 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from purejaxrl import envs
 from purejaxrl.config import require, require_ints, require_step_budget
 from purejaxrl.distributions import uniform_legal_action
 from purejaxrl.env_spec import EnvSpec
 from purejaxrl.metrics import EpisodeStats, episode_stats_init, episode_stats_step, finished_episode_metrics
+from purejaxrl.stepping import env_action_masks, step_envs
 
 
 def replay_slots(config: Any) -> int:
@@ -108,22 +108,6 @@ def rollout_action_mask(spec: EnvSpec, rollout: Rollout) -> jax.Array | None:
     return env_action_masks(spec, rollout.env_state)
 
 
-def env_action_masks(spec: EnvSpec, env_states: Any) -> jax.Array | None:
-    """``bool[num_envs, action_dim]``: the legal actions of a batch of environment states; ``None``
-    (all legal, no operation) when the environment has no mask."""
-    if not spec.has_action_mask:
-        return None
-    return jax.vmap(envs.action_mask, in_axes=(None, 0, None))(spec.env, env_states, spec.env_params)
-
-
-def final_action_mask(spec: EnvSpec, info: dict) -> jax.Array:
-    """``info["final_action_mask"]``, or a ``KeyError`` saying that an environment with a mask must set it."""
-    if envs.FINAL_ACTION_MASK not in info:
-        raise KeyError(f"{spec.env!r} has action_mask but its step sets no info[{envs.FINAL_ACTION_MASK!r}] "
-                       "(the mask of the pre-reset state that goes with info['final_obs'])")
-    return info[envs.FINAL_ACTION_MASK].astype(bool)
-
-
 def rollout_init(spec: EnvSpec, num_envs: int, key: jax.Array) -> Rollout:
     obs, env_state = jax.vmap(spec.env.reset, in_axes=(0, None))(jax.random.split(key, num_envs),
                                                                    spec.env_params)
@@ -132,22 +116,16 @@ def rollout_init(spec: EnvSpec, num_envs: int, key: jax.Array) -> Rollout:
 
 def rollout_step(spec: EnvSpec, rollout: Rollout, action: jax.Array, key: jax.Array
                  ) -> tuple[Rollout, Transition, dict]:
-    """Step every environment with ``action``; the transitions to store (with both action masks when
-    the environment has them) and the finished episodes' metrics (``episode_return``,
-    ``episode_length``, ``episodes``)."""
-    keys = jax.random.split(key, rollout.obs.shape[0])
-    env_action = jnp.clip(action, spec.action_low, spec.action_high) if spec.continuous else action
-    next_obs, env_state, reward, terminated, truncated, info = jax.vmap(
-        spec.env.step, in_axes=(0, 0, 0, None))(keys, rollout.env_state, env_action, spec.env_params)
-    reward = reward.astype(jnp.float32)
-    done = jnp.logical_or(terminated, truncated)
-    episode_stats, episode_return, episode_length = episode_stats_step(rollout.episode_stats, reward, done)
-    transition = Transition(rollout.obs, action, reward, terminated, info["final_obs"], done)
-    if spec.has_action_mask:
-        transition = transition._replace(action_mask=rollout_action_mask(spec, rollout),
-                                         next_action_mask=final_action_mask(spec, info))
-    metrics = finished_episode_metrics(episode_return, episode_length, done)
-    return Rollout(env_state, next_obs, episode_stats), transition, metrics
+    """Step every environment with ``action`` (``stepping.step_envs``); the transitions to store
+    (with both action masks when the environment has them) and the finished episodes' metrics
+    (``episode_return``, ``episode_length``, ``episodes``)."""
+    step = step_envs(spec, jax.random.split(key, rollout.obs.shape[0]), rollout.env_state, action)
+    episode_stats, episode_return, episode_length = episode_stats_step(rollout.episode_stats, step.reward,
+                                                                       step.done)
+    transition = Transition(rollout.obs, action, step.reward, step.terminated, step.final_obs, step.done,
+                            rollout_action_mask(spec, rollout), step.final_action_mask)
+    metrics = finished_episode_metrics(episode_return, episode_length, step.done)
+    return Rollout(step.env_state, step.obs, episode_stats), transition, metrics
 
 
 def uniform_actions(spec: EnvSpec, key: jax.Array, num_envs: int,

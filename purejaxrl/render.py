@@ -68,12 +68,8 @@ import numpy as np
 from purejaxrl.evaluation import (
     check_key,
     config_env,
-    deterministic_act,
-    episode_keys,
-    mask_keywords,
-    policy_carry,
+    deterministic_episodes,
     state_batch_shape,
-    step_keys,
     time_limit,
 )
 from purejaxrl.runner import read_run
@@ -207,37 +203,13 @@ def resolve_steps(config: Any, env: Any, env_params: Any, max_steps: int | None)
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _rollout(algorithm: ModuleType, max_steps: int, config: Any, agent: Any, key: jax.Array):
-    """``max_steps`` steps of one environment (a batch of one, as ``evaluate`` steps it); steps
-    after the episode ended are skipped. Returns per step ``(obs, env_state, action, reward,
-    terminated, truncated)`` with the environment axis kept."""
-    env, env_params = config_env(config)
-    act = functools.partial(deterministic_act, algorithm, config, agent)
-    step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
-    reset_keys, loop_key = episode_keys(key, 1)
-    obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(reset_keys, env_params)
-
-    def live(carry):
-        loop_key, obs, env_state, agent_carry, _ = carry
-        loop_key, act_key, env_keys = step_keys(loop_key, 1)
-        action, agent_carry = act(obs, act_key, agent_carry,
-                                  **mask_keywords(algorithm, env, env_params, env_state, 1))
-        obs, env_state, reward, terminated, truncated, _ = step(env_keys, env_state, action, env_params)
-        outputs = (action, reward.astype(jnp.float32), terminated, truncated)
-        return (loop_key, obs, env_state, agent_carry, (terminated | truncated)[0]), outputs
-
-    agent_carry = policy_carry(algorithm, config, (1,))
-    shapes = jax.eval_shape(live, (loop_key, obs, env_state, agent_carry, jnp.zeros((), bool)))[1]
-
-    def ended(carry):
-        return carry, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
-
-    def body(carry, _):
-        seen = (carry[1], carry[2])
-        carry, outputs = jax.lax.cond(carry[-1], ended, live, carry)
-        return carry, (*seen, *outputs)
-
-    carry = (loop_key, obs, env_state, agent_carry, jnp.zeros((), bool))
-    return jax.lax.scan(body, carry, None, length=max_steps)[1]
+    """``evaluate``'s loop (``deterministic_episodes``) for one agent and one episode, recording its
+    first ``max_steps`` steps: ``(obs, env_state, action, reward, terminated, truncated)`` per step
+    with the environment axis kept; zeros after the episode ended."""
+    agents = jax.tree.map(lambda x: x[None], agent)
+    _, _, recorded = deterministic_episodes(algorithm, config, agents, key, 1, jnp.int32(max_steps),
+                                            record_steps=max_steps)
+    return tuple(jax.tree.map(lambda x: x[:, 0], recorded))
 
 
 def rollout_frames(algorithm: ModuleType, config: Any, state: Any, key: Any, max_steps: int | None = None,
