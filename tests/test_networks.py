@@ -90,7 +90,7 @@ def test_conv_is_flax_conv():
     """The im2col convolution equals ``flax.linen.Conv`` ('valid', same kernel and bias)."""
     import flax.linen as nn
 
-    x = jax.random.normal(jax.random.key(0), (3, 10, 10, 4))
+    x = jax.random.normal(jax.random.key(0), (3, 11, 9, 4))  # not square, odd sides
     for stride in (1, 2):
         conv = networks.Conv(16, 3, stride)
         variables = conv.init(jax.random.key(1), x)
