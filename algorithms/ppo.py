@@ -87,6 +87,7 @@ from purejaxrl.metrics import (
 from purejaxrl.networks import (
     CORES,
     Dense,
+    Head,
     apply_torso,
     build_torso,
     require_mlp,
@@ -349,12 +350,23 @@ def is_recurrent(config: Config) -> bool:
     return config.core != "none"
 
 
-def policy_module(config: Config) -> Dense:
+def head_module(config: Config, features: int, gain: float) -> Dense | Head:
+    """A head on the features: linear (feed-forward, on the actor's or the critic's own torso), or
+    with one ReLU layer of ``core_size`` before it when actor and critic share a recurrent core
+    (PureJaxRL's ``ppo_rnn.py``)."""
+    if is_recurrent(config):
+        return Head(features, gain, hidden_sizes=(config.core_size,), activation="relu")
+    return Dense(features, gain)
+
+
+def policy_module(config: Config) -> Dense | Head:
     """Policy head: logits or the Gaussian mean, gain 0.01 (a near-uniform initial policy)."""
-    return Dense(env_spec(config).action_dim, 0.01)
+    return head_module(config, env_spec(config).action_dim, 0.01)
 
 
-VALUE_HEAD = Dense(1, 1.0)
+def value_module(config: Config) -> Dense | Head:
+    """Value head ``V``, gain 1."""
+    return head_module(config, 1, 1.0)
 
 
 def init_params(config: Config, key: jax.Array, obs: jax.Array) -> dict:
@@ -373,7 +385,7 @@ def init_params(config: Config, key: jax.Array, obs: jax.Array) -> dict:
         params = {"actor_torso": nets.torso.init(keys[0], obs), "critic_torso": nets.torso.init(keys[1], obs)}
         head_input = features(config, params["actor_torso"], obs[:1])
     params["actor"] = policy_module(config).init(keys[2], head_input)
-    params["critic"] = VALUE_HEAD.init(keys[3], head_input)
+    params["critic"] = value_module(config).init(keys[3], head_input)
     if spec.continuous:
         params["log_std"] = jnp.zeros((spec.action_dim,), jnp.float32)
     return params
@@ -401,7 +413,7 @@ def policy_head(config: Config, params: dict, obs: jax.Array) -> jax.Array:
 
 def value_head(config: Config, params: dict, obs: jax.Array) -> jax.Array:
     """Feed-forward ``V(s)`` for observations ``[*batch, *obs_shape]``."""
-    return VALUE_HEAD.apply(params["critic"], features(config, params["critic_torso"], obs))[..., 0]
+    return value_module(config).apply(params["critic"], features(config, params["critic_torso"], obs))[..., 0]
 
 
 def core_step(config: Config, params: dict, carry: Any, obs: jax.Array) -> tuple[Any, jax.Array]:
@@ -591,7 +603,7 @@ def heads(config: Config, params: dict, batch: dict) -> tuple[jax.Array, jax.Arr
         # whether or not the seed is vmapped (as in the feed-forward case)
         flat = y.reshape((-1, y.shape[-1]))
         head = policy_module(config).apply(params["actor"], flat).reshape((*y.shape[:2], -1))
-        values = VALUE_HEAD.apply(params["critic"], flat)[..., 0].reshape(y.shape[:2])
+        values = value_module(config).apply(params["critic"], flat)[..., 0].reshape(y.shape[:2])
     else:
         head, values = policy_head(config, params, batch["obs"]), value_head(config, params, batch["obs"])
     return legal(head, batch.get("action_mask")), values
@@ -725,8 +737,8 @@ def values_and_next_values(config: Config, params: dict, traj: Transition, obs: 
         return value_head(config, params, jnp.stack([obs, final_obs]))
     flat = lambda x: x.reshape((-1, *x.shape[2:]))  # noqa: E731
     _, y_next = core_step(config, params, jax.tree.map(flat, traj.carry_after), flat(final_obs))
-    values = VALUE_HEAD.apply(params["critic"], traj.core_output)[..., 0]
-    next_values = VALUE_HEAD.apply(params["critic"], y_next)[..., 0].reshape(values.shape)
+    values = value_module(config).apply(params["critic"], traj.core_output)[..., 0]
+    next_values = value_module(config).apply(params["critic"], y_next)[..., 0].reshape(values.shape)
     return values, next_values
 
 

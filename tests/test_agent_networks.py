@@ -237,10 +237,11 @@ def test_a_truncation_bootstraps_from_the_carry_before_the_reset(rollout):
     t, n = np.argwhere(done)[0]
     pre_reset = traj.carry_after[t, n][None]
     _, y = ppo.core_step(GRU, state.params, pre_reset, final_obs[t, n][None])
-    expected = ppo.VALUE_HEAD.apply(state.params["critic"], y)[0, 0]
+    value = ppo.value_module(GRU)
+    expected = value.apply(state.params["critic"], y)[0, 0]
     np.testing.assert_allclose(next_values[t, n], expected, rtol=1e-6)
     _, y_reset = ppo.core_step(GRU, state.params, ppo.initial_carry(GRU, (1,)), final_obs[t, n][None])
-    assert abs(float(ppo.VALUE_HEAD.apply(state.params["critic"], y_reset)[0, 0]) - float(expected)) > 1e-4
+    assert abs(float(value.apply(state.params["critic"], y_reset)[0, 0]) - float(expected)) > 1e-4
     ended = done[:-1]  # elsewhere V(s'_t) is V(s_{t+1}) with the same carry
     np.testing.assert_allclose(np.asarray(next_values[:-1])[~ended], np.asarray(values[1:])[~ended],
                                rtol=1e-5, atol=1e-5)
