@@ -114,8 +114,8 @@ class Config:
     Static fields (recompile when changed): ``env``, ``env_kwargs``,
     ``total_timesteps``, ``num_envs``, ``num_steps``, ``num_epochs``,
     ``num_minibatches``, ``anneal_lr``, ``clip_value_loss``, ``torso``, ``hidden_sizes``,
-    ``activation``, ``core``, ``core_size``, ``normalize_obs``, ``num_log_points``, ``objective``,
-    ``drift_clip``. The rest are
+    ``activation``, ``shared_torso``, ``core``, ``core_size``, ``normalize_obs``, ``num_log_points``,
+    ``objective``, ``drift_clip``. The rest are
     traced and can be vmapped (``purejaxrl.sweep``), LPO's ``drift_params`` included: a
     population of drifts is a vmap over it.
 
@@ -170,6 +170,8 @@ class Config:
     """dense layer widths of the torso (mlp; cnn after its convolutions)"""
     activation: str = static("tanh")
     """hidden activation of the mlp torso: tanh, relu, silu, swish, gelu or elu"""
+    shared_torso: bool = static(False)
+    """one torso for the actor and the critic (feed-forward; with a core they always share one)"""
     core: str = static("none")
     """recurrent core after the torso: none, gru or lstm"""
     core_size: int = static(128)
@@ -222,7 +224,7 @@ def validate(config: Config) -> None:
     require_step_budget(config)
     require_ints(config, ("num_envs", "num_steps", "num_epochs", "num_minibatches", "num_log_points",
                           "core_size"))
-    require_bools(config, ("anneal_lr", "clip_value_loss", "normalize_obs", "drift_clip"))
+    require_bools(config, ("anneal_lr", "clip_value_loss", "normalize_obs", "drift_clip", "shared_torso"))
     require(
         config.batch_size % config.num_minibatches == 0, config, "num_minibatches",
         f"num_envs * num_steps = {config.batch_size} is not divisible by "
@@ -370,7 +372,8 @@ def value_module(config: Config) -> Dense | Head:
 
 
 def init_params(config: Config, key: jax.Array, obs: jax.Array) -> dict:
-    """Feed-forward: ``actor_torso``, ``critic_torso``; recurrent: ``torso``, ``core``; then the heads
+    """Feed-forward: ``actor_torso``, ``critic_torso`` (``torso`` if ``shared_torso``); recurrent:
+    ``torso``, ``core``; then the heads
     ``actor`` and ``critic`` and, for continuous actions, a state-independent ``log_std``.
     ``obs``: a batch ``[N, *obs_shape]``."""
     spec = env_spec(config)
@@ -382,8 +385,12 @@ def init_params(config: Config, key: jax.Array, obs: jax.Array) -> dict:
         params = {"torso": torso, "core": core}
         head_input = jnp.zeros((1, config.core_size), jnp.float32)
     else:
-        params = {"actor_torso": nets.torso.init(keys[0], obs), "critic_torso": nets.torso.init(keys[1], obs)}
-        head_input = features(config, params["actor_torso"], obs[:1])
+        if config.shared_torso:
+            params = {"torso": nets.torso.init(keys[0], obs)}
+        else:
+            params = {"actor_torso": nets.torso.init(keys[0], obs),
+                      "critic_torso": nets.torso.init(keys[1], obs)}
+        head_input = features(config, params[torso_key(config, "actor")], obs[:1])
     params["actor"] = policy_module(config).init(keys[2], head_input)
     params["critic"] = value_module(config).init(keys[3], head_input)
     if spec.continuous:
@@ -406,14 +413,22 @@ def features(config: Config, variables: Any, obs: jax.Array) -> jax.Array:
     return apply_torso(networks(config).torso, variables, obs, len(env_spec(config).obs_shape))
 
 
+def torso_key(config: Config, role: str) -> str:
+    """Where a feed-forward ``role``'s (``actor``, ``critic``) torso is in the parameters:
+    ``torso`` when they share one, else ``{role}_torso``."""
+    return "torso" if config.shared_torso else f"{role}_torso"
+
+
 def policy_head(config: Config, params: dict, obs: jax.Array) -> jax.Array:
     """Feed-forward policy head for observations ``[*batch, *obs_shape]``."""
-    return policy_module(config).apply(params["actor"], features(config, params["actor_torso"], obs))
+    torso = params[torso_key(config, "actor")]
+    return policy_module(config).apply(params["actor"], features(config, torso, obs))
 
 
 def value_head(config: Config, params: dict, obs: jax.Array) -> jax.Array:
     """Feed-forward ``V(s)`` for observations ``[*batch, *obs_shape]``."""
-    return value_module(config).apply(params["critic"], features(config, params["critic_torso"], obs))[..., 0]
+    torso = params[torso_key(config, "critic")]
+    return value_module(config).apply(params["critic"], features(config, torso, obs))[..., 0]
 
 
 def core_step(config: Config, params: dict, carry: Any, obs: jax.Array) -> tuple[Any, jax.Array]:

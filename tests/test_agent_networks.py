@@ -184,6 +184,20 @@ def test_auto_picks_a_cnn_for_image_observations_and_it_trains():
                                last.apply(variables, image))
 
 
+def test_a_shared_torso_is_one_torso_under_both_heads_and_trains():
+    config = ppo.Config(env="Breakout-MinAtar", total_timesteps=2048, num_envs=8, num_steps=16,
+                        num_minibatches=4, hidden_sizes=(32,), num_log_points=2, shared_torso=True)
+    state, metrics = jax.jit(ppo.train)(config, jax.random.key(0))
+    assert set(state.params) == {"torso", "actor", "critic"}
+    assert np.isfinite(metrics["actor_loss"]).all() and np.isfinite(metrics["value_loss"]).all()
+    obs = state.obs[:2]
+    features = ppo.features(config, state.params["torso"], obs)
+    by_hand = ppo.value_module(config).apply(state.params["critic"], features)[:, 0]
+    np.testing.assert_allclose(ppo.value_head(config, state.params, obs), by_hand, rtol=1e-6)
+    separate = ppo.init(dataclasses.replace(config, shared_torso=False), jax.random.key(0))
+    assert {"actor_torso", "critic_torso"} <= set(separate.params)
+
+
 # --------------------------------------------------------------------------- recurrent core
 
 
