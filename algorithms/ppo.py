@@ -619,6 +619,10 @@ def heads(config: Config, params: dict, batch: dict) -> tuple[jax.Array, jax.Arr
         flat = y.reshape((-1, y.shape[-1]))
         head = policy_module(config).apply(params["actor"], flat).reshape((*y.shape[:2], -1))
         values = value_module(config).apply(params["critic"], flat)[..., 0].reshape(y.shape[:2])
+    elif config.shared_torso:  # the torso once under both heads
+        y = features(config, params["torso"], batch["obs"])
+        head = policy_module(config).apply(params["actor"], y)
+        values = value_module(config).apply(params["critic"], y)[..., 0]
     else:
         head, values = policy_head(config, params, batch["obs"]), value_head(config, params, batch["obs"])
     return legal(head, batch.get("action_mask")), values

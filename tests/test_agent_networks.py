@@ -194,6 +194,9 @@ def test_a_shared_torso_is_one_torso_under_both_heads_and_trains():
     features = ppo.features(config, state.params["torso"], obs)
     by_hand = ppo.value_module(config).apply(state.params["critic"], features)[:, 0]
     np.testing.assert_allclose(ppo.value_head(config, state.params, obs), by_hand, rtol=1e-6)
+    head, values = ppo.heads(config, state.params, {"obs": obs})
+    np.testing.assert_allclose(values, by_hand, rtol=1e-6)
+    np.testing.assert_allclose(head, ppo.policy_head(config, state.params, obs), rtol=1e-6)
     separate = ppo.init(dataclasses.replace(config, shared_torso=False), jax.random.key(0))
     assert {"actor_torso", "critic_torso"} <= set(separate.params)
 
@@ -213,6 +216,9 @@ def test_recurrent_seed_alone_equals_the_seed_in_a_batch(gru_seeds):
     assert_same_leaves(jax.tree.map(lambda x: x[1], (batched.params, batched.carry, batched_metrics)),
                        (alone.params, alone.carry, alone_metrics))
     assert batched.carry.shape == (3, GRU.num_envs, GRU.core_size)
+    # each head: one ReLU layer of core_size, then its output (PureJaxRL's ppo_rnn.py)
+    assert batched.params["actor"]["params"]["Dense_0"]["kernel"].shape == (3, GRU.core_size, GRU.core_size)
+    assert batched.params["critic"]["params"]["Dense_1"]["kernel"].shape == (3, GRU.core_size, 1)
     assert np.abs(np.asarray(batched.carry)).max() > 0  # carried across iterations, not zeroed
 
 

@@ -2,11 +2,17 @@
 clipped to the bounds, any number of batch axes, float32 rewards with termination and truncation
 apart, ``final_obs`` and the final action mask; episode returns counted from it."""
 
+import types
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+from gymnax.environments import spaces
+from purejaxrl.envs import registry
 
+from purejaxrl import pytree_dataclass, static
 from purejaxrl.env_spec import env_spec
+from purejaxrl.evaluation import evaluate
 from purejaxrl.metrics import episode_stats_init, episode_stats_step
 from purejaxrl.stepping import clip_action, step_envs
 
@@ -67,3 +73,40 @@ def test_episode_statistics_from_the_step_sum_each_episode():
         assert lengths[end, 0] == end - start + 1
         np.testing.assert_allclose(returns[end, 0], reward[start:end + 1, 0].sum(), rtol=1e-6)
         start = end + 1
+
+
+class Echo:
+    """A continuous task that does not clip actions itself: the reward is the action, and every
+    episode lasts 3 steps."""
+
+    def observation_space(self, params):
+        return spaces.Box(-1.0, 1.0, (1,), jnp.float32)
+
+    def action_space(self, params):
+        return spaces.Box(-1.0, 1.0, (1,), jnp.float32)
+
+    def reset(self, key, params):
+        return jnp.zeros(1), jnp.int32(0)
+
+    def step(self, key, t, action, params):
+        t = t + 1
+        ended = t >= 3
+        obs = jnp.zeros(1)
+        return obs, jnp.where(ended, 0, t), action[0], ended, jnp.bool_(False), {"final_obs": obs}
+
+
+@pytree_dataclass
+class EchoConfig:
+    env: str = static("test/Echo-v0")
+    env_kwargs: tuple = static(())
+
+
+def test_evaluate_clips_an_out_of_bounds_action_as_training_does(monkeypatch):
+    """An agent that always pushes 5.0 scores 3 x 1.0 per episode (clipped to the bound), not 3 x 5.0."""
+    # registered for this test only: the command line's id table is checked against the registry
+    monkeypatch.setitem(registry._FACTORIES, "test/Echo-v0", lambda: (Echo(), None))
+    pushes = types.ModuleType("pushes")  # an algorithm module: hashable, as evaluate's jit needs
+    pushes.init = lambda config, key: {"w": jnp.zeros(())}
+    pushes.act = lambda config, state, obs, key, deterministic=False: jnp.full((*obs.shape[:-1], 1), 5.0)
+    returns = evaluate(pushes, EchoConfig(), {"w": jnp.zeros(())}, jax.random.key(0), 2, max_steps=10)
+    np.testing.assert_array_equal(returns, [3.0, 3.0])
