@@ -50,19 +50,24 @@ Params = dict
 
 
 def haar_orthogonal(gaussian: jax.Array) -> jax.Array:
-    """The ``Q`` of ``G = QR`` with ``diag(R) > 0`` for square ``G [..., n, n]``: Haar-distributed
-    when ``G`` is standard normal (Mezzadri, 2007).
+    """The ``Q`` of ``G = QR`` with ``diag(R) > 0`` for ``G [..., n, k]``, ``k <= n`` (``Q [..., n, k]``,
+    orthonormal columns): the first ``k`` columns of a Haar-distributed orthogonal matrix when ``G``
+    is standard normal (Mezzadri, 2007).
 
-    Householder QR in plain JAX: for ``j = 0 .. n-1`` reflect column ``j`` of ``R``
+    Householder QR in plain JAX: for ``j = 0 .. k-1`` reflect column ``j`` of ``R``
     (rows ``j..n-1``) onto ``e_j`` with ``H_j = I - 2 v v^T / v^T v``,
     ``v = x + sign(x_j) |x| e_j``, so ``R <- H_j R`` and ``Q <- Q H_j``; then flip
-    the columns of ``Q`` where ``R_jj < 0``. Not ``jnp.linalg.qr``: on CPU jaxlib 0.10's
-    LAPACK kernels split a batch over XLA's intra-op thread pool and block waiting for
-    it, and two such calls in one program (C51's 102-wide head next to 64-wide layers)
-    deadlocked the 2-thread pool of a 2-core machine in about half of the runs. The
-    products are ``ordered_sum``s, so a seed's weights are the same alone and in a batch.
+    the columns of ``Q`` where ``R_jj < 0``. ``H_j`` leaves columns ``< j`` of ``Q`` as they are,
+    so the first ``k`` columns of ``G``'s square QR come out of ``k`` reflections of ``G``'s first
+    ``k`` columns, bit for bit: ``O(k n^2)``, not ``O(n^3)``, for a tall kernel.
+
+    Not ``jnp.linalg.qr``: on CPU jaxlib 0.10's LAPACK kernels split a batch over XLA's
+    intra-op thread pool and block waiting for it, and two such calls in one program (C51's
+    102-wide head next to 64-wide layers) deadlocked the 2-thread pool of a 2-core machine in
+    about half of the runs. The products are ``ordered_sum``s, so a seed's weights are the same
+    alone and in a batch.
     """
-    n = gaussian.shape[-1]
+    n, k = gaussian.shape[-2:]
     rows = jnp.arange(n)
 
     def reflect(j, carry):
@@ -79,9 +84,9 @@ def haar_orthogonal(gaussian: jax.Array) -> jax.Array:
         q = q - scale[..., None, None] * q_v[..., :, None] * v[..., None, :]
         return r, q
 
-    identity = jnp.broadcast_to(jnp.eye(n, dtype=gaussian.dtype), gaussian.shape)
-    r, q = jax.lax.fori_loop(0, n, reflect, (gaussian, identity))
-    return q * jnp.where(jnp.diagonal(r, axis1=-2, axis2=-1) < 0, -1.0, 1.0)[..., None, :]
+    identity = jnp.broadcast_to(jnp.eye(n, dtype=gaussian.dtype), (*gaussian.shape[:-1], n))
+    r, q = jax.lax.fori_loop(0, k, reflect, (gaussian, identity))
+    return q[..., :k] * jnp.where(jnp.diagonal(r, axis1=-2, axis2=-1) < 0, -1.0, 1.0)[..., None, :]
 
 
 def dense(layer: Params, x: jax.Array) -> jax.Array:
@@ -147,8 +152,9 @@ def orthogonal(gain: float = 1.0):
     def init(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
         rows, cols = int(np.prod(shape[:-1], dtype=int)), int(shape[-1])
         size = max(rows, cols)
-        q = haar_orthogonal(random.normal(random.bits(key, (size, size))))
-        return (gain * q[:rows, :cols]).reshape(shape).astype(dtype)
+        gaussian = random.normal(random.bits(key, (size, size)))
+        q = haar_orthogonal(gaussian[:, :cols])  # the first `cols` columns of its square Q
+        return (gain * q[:rows]).reshape(shape).astype(dtype)
 
     return init
 

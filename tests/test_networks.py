@@ -25,6 +25,16 @@ def test_haar_orthogonal_is_lapacks_qr_with_a_positive_diagonal():
         np.testing.assert_allclose(networks.haar_orthogonal(gaussian), expected, atol=2e-5)
 
 
+def test_haar_orthogonal_of_a_tall_matrix_is_the_square_qrs_first_columns_bit_for_bit():
+    """A tall kernel (``k`` of ``n`` columns) takes ``k`` reflections, not ``n``: the same bits."""
+    gaussian = jax.random.normal(jax.random.key(7), (2, 96, 96))
+    square = networks.haar_orthogonal(gaussian)
+    for k in (1, 17, 95):
+        tall = networks.haar_orthogonal(gaussian[..., :k])
+        assert tall.shape == (2, 96, k)
+        np.testing.assert_array_equal(tall, square[..., :k])
+
+
 def test_initialisation_calls_no_lapack_kernel():
     """jaxlib's CPU LAPACK kernels block on XLA's intra-op pool: two in one program (a 102-wide
     C51 head next to 64-wide layers, vmapped over seeds) deadlocked a 2-core machine. Neither the
