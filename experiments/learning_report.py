@@ -8,7 +8,8 @@
 ``print_table`` prints ``purejaxrl.stats.markdown_table`` (IQM and mean of the
 per-seed final returns with 95% bootstrap CIs, under a line naming the machine,
 JAX and the date) and appends it to the ``--markdown`` file if one was given.
-``train_and_report`` prints the wall time (compilation included), the config,
+``minatar_torsos_main`` is the command line of the MinAtar scripts (CNN against MLP at one
+config). ``train_and_report`` prints the wall time (compilation included), the config,
 per-seed final returns (mean episode return over the last 10% of training),
 their mean, std and IQM with a bootstrap CI, and the deterministic policy's
 mean return over 16 evaluation episodes per seed; returns the metrics as NumPy
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -26,7 +28,7 @@ import jax
 import numpy as np
 
 from purejaxrl.evaluation import evaluate
-from purejaxrl.stats import final_returns, markdown_table, summarize
+from purejaxrl.stats import final_returns, markdown_table, probability_of_improvement, summarize
 
 
 def add_markdown_option(parser: argparse.ArgumentParser) -> None:
@@ -64,3 +66,29 @@ def train_and_report(
     label = f"{name}, {config.env}, {config.total_timesteps:,} steps, key {key}"
     results = {label: finals, f"{label}, deterministic policy (16 episodes)": np.asarray(evaluation.mean(-1))}
     return metrics, {"results": results, "extra": {"wall (s)": [wall, ""]}}
+
+
+def minatar_torsos_main(algorithm: ModuleType, name: str, config: Callable[[str, int, str], Any],
+                        description: str) -> None:
+    """``--env``, ``--seeds``, ``--total-timesteps``, ``--torso cnn mlp``, ``--markdown``: trains
+    ``config(env, total_timesteps, torso)`` for each torso, then prints P(CNN > MLP) and the table."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--env", default="Breakout-MinAtar")
+    parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--total-timesteps", type=int, default=10_000_000)
+    parser.add_argument("--torso", nargs="+", default=["cnn", "mlp"], choices=["cnn", "mlp"])
+    add_markdown_option(parser)
+    args = parser.parse_args()
+
+    metrics, results, walls = {}, {}, []
+    for torso in args.torso:
+        run_config = config(args.env, args.total_timesteps, torso)
+        metrics[torso], table = train_and_report(algorithm, f"{torso.upper()} {name}", run_config,
+                                                 args.seeds, key=0)
+        results.update(table["results"])
+        walls += table["extra"]["wall (s)"]
+    if set(metrics) == {"cnn", "mlp"}:
+        cnn, mlp = final_returns(metrics["cnn"]), final_returns(metrics["mlp"])
+        p, low, high = probability_of_improvement(cnn, mlp)
+        print(f"P(CNN > MLP) = {p:.2f} [95% CI {low:.2f}, {high:.2f}]")
+    print_table(results, args.markdown, extra={"wall (s)": walls})
