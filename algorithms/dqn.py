@@ -95,7 +95,7 @@ from purejaxrl.offpolicy import (
 )
 from purejaxrl.optim import clip_by_global_norm, learning_rate
 from purejaxrl.ordered import ordered_mean, ordered_sum_broadcast_grad
-from purejaxrl.replay import Replay, replay_add, replay_init, sample_uniform
+from purejaxrl.replay import Replay, add_and_sample, replay_init
 
 VARIANTS = ("dqn", "c51", "qrdqn")
 # Adam's step size when ``Config.lr`` is None. CartPole, default config, 4 seeds: DQN's IQM
@@ -475,23 +475,22 @@ def loss(config: Config, params: dict, batch: Transition, target: jax.Array) -> 
     return value, {"loss": value, "q_mean": ordered_mean(q_values(config, taken))}
 
 
-def learn(config: Config, state: State, replay: Replay, key: jax.Array) -> tuple[dict, Any, dict]:
-    """``updates_per_step`` Adam steps on uniform samples; returns params, optimiser state, metrics."""
+def learn(config: Config, state: State, batches: Transition) -> tuple[dict, Any, dict]:
+    """One Adam step on each of ``batches`` (leaves ``[updates_per_step, batch_size, ...]``, uniform
+    samples); returns params, optimiser state, metrics."""
     tx = optimizer(config)
     lr = learning_rate(config.base_lr, config.anneal_lr, state.iteration, config.num_iterations)
     flat_params, unflatten = ravel_pytree(state.params)
     grad_fn = jax.grad(lambda flat, batch, target: loss(config, unflatten(flat), batch, target), has_aux=True)
 
-    def step(carry, sample_key):
+    def step(carry, batch):
         flat, opt_state = carry
-        batch, _, _ = sample_uniform(replay, sample_key, config.batch_size)
         target = td_target(config, unflatten(flat), state.target_params, batch)
         grads, info = grad_fn(flat, batch, target)
         updates, opt_state = tx.update(grads, opt_state, flat)
         return (flat - lr * updates, opt_state), info
 
-    keys = jax.random.split(key, config.updates_per_step)
-    (flat_params, opt_state), info = jax.lax.scan(step, (flat_params, state.opt_state), keys)
+    (flat_params, opt_state), info = jax.lax.scan(step, (flat_params, state.opt_state), batches)
     return unflatten(flat_params), opt_state, jax.tree.map(ordered_mean, info)
 
 
@@ -510,12 +509,13 @@ def update(config: Config, state: State) -> tuple[State, dict]:
     greedy = greedy_actions(config, state.params, state.rollout.obs, action_mask)
     action = epsilon_greedy(greedy, epsilon, act_key, spec.action_dim, action_mask)
     rollout, transition, episode_metrics = rollout_step(spec, state.rollout, action, env_key)
-    replay = replay_add(state.replay, transition)
+    sample_keys = jax.random.split(learn_key, config.updates_per_step)
+    replay, batches = add_and_sample(state.replay, transition, sample_keys, config.batch_size)
 
     iteration = state.iteration + 1
     env_steps = iteration * config.num_envs
     learning = env_steps >= config.learning_starts
-    params, opt_state, learn_metrics = learn(config, state, replay, learn_key)
+    params, opt_state, learn_metrics = learn(config, state, batches)
     params, opt_state = where_tree(learning, (params, opt_state), (state.params, state.opt_state))
     refresh = learning & (iteration % config.target_update_period == 0)
     target_params = where_tree(refresh, polyak(state.target_params, params, config.tau), state.target_params)

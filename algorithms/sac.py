@@ -73,7 +73,7 @@ from purejaxrl.offpolicy import (
     where_tree,
 )
 from purejaxrl.ordered import ordered_mean, ordered_sum
-from purejaxrl.replay import Replay, replay_add, replay_init, sample_uniform
+from purejaxrl.replay import Replay, add_and_sample, replay_init
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
@@ -407,17 +407,17 @@ def update(config: Config, state: State) -> tuple[State, dict]:
     action = jnp.where(explore, random_action, policy_action)
     rollout, transition, episode_metrics = rollout_step(spec, state.rollout, action, env_key)
     transition = transition._replace(obs=obs, next_obs=observe(config, transition.next_obs))
-    buffer = replay_add(state.buffer, transition)
+    sample_keys, noise_keys = jax.vmap(jax.random.split, out_axes=1)(
+        jax.random.split(learn_key, config.updates_per_step))
+    buffer, batches = add_and_sample(state.buffer, transition, sample_keys, config.batch_size)
 
-    def learn(learner, step_key):
-        sample_key, noise_key = jax.random.split(step_key)
-        batch, _, _ = sample_uniform(buffer, sample_key, config.batch_size)
+    def learn(learner, inputs):
+        batch, noise_key = inputs
         noise_shape = (2, config.batch_size, spec.action_dim)
         noise = random.normal(random.bits(noise_key, noise_shape)) if spec.continuous else jnp.zeros(2)
         return gradient_step(config, learner, batch, noise)
 
-    step_keys = jax.random.split(learn_key, config.updates_per_step)
-    learner, learn_metrics = jax.lax.scan(learn, state.learner, step_keys)
+    learner, learn_metrics = jax.lax.scan(learn, state.learner, (batches, noise_keys))
     learning = steps_before + config.num_envs >= config.learning_starts
     learner = where_tree(learning, learner, state.learner)
     metrics = {

@@ -80,6 +80,29 @@ def sample_uniform(buffer: Replay, key: jax.Array, batch_size: int) -> tuple[Any
     return gather(buffer, slots, envs), slots, envs
 
 
+def add_and_sample(buffer: Replay, transitions: Any, keys: jax.Array, batch_size: int) -> tuple[Replay, Any]:
+    """``replay_add(buffer, transitions)`` and one uniform batch of the result per key (leaves
+    ``[len(keys), batch_size, ...]``), bit for bit ``sample_uniform``'s, without copying the buffer.
+
+    Gathered after the write, XLA:CPU fused the write into the gathers, which then had to read the
+    old contents while the write went in place: it copied every buffer-sized array twice per
+    training iteration (DQN on MinAtar: 3 of every 4 ms). Here the batches are gathered from
+    ``buffer`` before the write, the slot it writes taken from ``transitions``, and the write is
+    made to depend on the gathered batches (a select on ``slots < 0``, never true), which orders it
+    after them: JAX has no control dependencies, and ``optimization_barrier`` did not order them."""
+    after = buffer._replace(size=jnp.minimum(buffer.size + 1, capacity_of(buffer)))
+    slots, envs = jax.vmap(lambda k: uniform_indices(after, k, batch_size))(keys)
+    fresh = slots == buffer.position
+
+    def batch_leaf(stored: jax.Array, new: jax.Array) -> jax.Array:
+        return jnp.where(fresh.reshape((*fresh.shape, *[1] * (stored.ndim - 2))), new[envs], stored)
+
+    batches = jax.tree.map(batch_leaf, gather(buffer, slots, envs), transitions)
+    never = slots[0, 0] < 0
+    ordered = jax.tree.map(lambda new, got: jnp.where(never, got[0, :1], new), transitions, batches)
+    return replay_add(buffer, ordered), batches
+
+
 def sampling_probabilities(buffer: Replay, alpha: float) -> jax.Array:
     """``p_i = priority_i ** alpha / sum_j priority_j ** alpha`` over every stored transition
     (``[capacity, num_envs]``; 0 for empty slots)."""

@@ -1,11 +1,14 @@
 """The replay buffer: ring order, wrap-around, uniform and prioritised draws, vmapped over seeds."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from purejaxrl.replay import (
+    add_and_sample,
     gather_sequences,
     n_step_return,
     replay_add,
@@ -47,6 +50,41 @@ def test_uniform_samples_only_filled_slots_and_all_of_them():
     np.testing.assert_allclose(batch["reward"], slots + envs / 10, rtol=1e-6)
     counts = np.bincount(np.asarray(slots) * 3 + np.asarray(envs), minlength=9)
     assert counts.min() > 3000 / 9 * 0.7 and counts.max() < 3000 / 9 * 1.3
+
+
+@pytest.mark.parametrize("steps_before", [0, 2, 5, 9])  # empty, filling, full, wrapped around
+def test_add_and_sample_is_add_then_sample_bit_for_bit(steps_before):
+    buffer = fill(replay_init(EXAMPLE, capacity=5, num_envs=3), steps_before)
+    new = step(100)
+    keys = jax.random.split(jax.random.key(steps_before), 4)
+    added, batches = jax.jit(add_and_sample, static_argnums=3)(buffer, new, keys, 64)
+    expected_buffer = replay_add(buffer, new)
+    for got, want in zip(jax.tree.leaves(added), jax.tree.leaves(expected_buffer)):
+        np.testing.assert_array_equal(got, want)
+    drew_the_new_slot = False
+    for i, key in enumerate(keys):
+        batch, slots, _ = sample_uniform(expected_buffer, key, 64)
+        drew_the_new_slot |= bool(np.any(np.asarray(slots) == int(buffer.position)))
+        for name in batch:
+            np.testing.assert_array_equal(batches[name][i], batch[name])
+    assert drew_the_new_slot
+
+
+def test_dqn_and_sac_training_loops_copy_no_replay_buffer():
+    """Gathering a batch from the buffer a write has just changed, XLA:CPU copied every
+    buffer-sized array twice per iteration; ``add_and_sample`` orders the write after the gather."""
+    from purejaxrl.algorithms import dqn, sac
+
+    for algorithm, config in [
+        (dqn, dqn.Config(env="CartPole-v1", total_timesteps=2_000, num_envs=3, buffer_size=3 * 97,
+                         learning_starts=300)),
+        (sac, sac.Config(env="Pendulum-v1", total_timesteps=2_000, num_envs=3, buffer_size=3 * 97,
+                         learning_starts=300)),
+    ]:
+        compiled = jax.jit(algorithm.train, static_argnums=0).lower(config, jax.random.key(0)).compile()
+        # in the loop: a copy of the loop's own buffer (a tuple element) or of such a copy
+        copies = re.findall(r"= f32\[97,3[^\]]*\]\S* copy\(%(?:get-tuple-element|copy)", compiled.as_text())
+        assert not copies, f"{algorithm.__name__} copies its replay buffer in the training loop: {copies[:2]}"
 
 
 def test_prioritised_draws_follow_priority_to_the_alpha():
