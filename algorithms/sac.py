@@ -407,8 +407,8 @@ def update(config: Config, state: State) -> tuple[State, dict]:
     action = jnp.where(explore, random_action, policy_action)
     rollout, transition, episode_metrics = rollout_step(spec, state.rollout, action, env_key)
     transition = transition._replace(obs=obs, next_obs=observe(config, transition.next_obs))
-    sample_keys, noise_keys = jax.vmap(jax.random.split, out_axes=1)(
-        jax.random.split(learn_key, config.updates_per_step))
+    step_keys = jax.vmap(jax.random.split)(jax.random.split(learn_key, config.updates_per_step))
+    sample_keys, noise_keys = step_keys[:, 0], step_keys[:, 1]  # each gradient step's two keys
     buffer, batches = add_and_sample(state.buffer, transition, sample_keys, config.batch_size)
 
     def learn(learner, inputs):

@@ -1,13 +1,15 @@
 """Off-policy throughput: env steps/s and gradient updates/s of SAC, the DQN variants and MR.Q.
 
-    python experiments/bench_offpolicy.py [--algorithms sac dqn mrq] [--seeds 1 16] [--sac-steps 2000]
-                                          [--dqn-steps 20000] [--mrq-steps 1000] [--mrq-widths 128 512]
+    python experiments/bench_offpolicy.py [--algorithms sac dqn dqn-minatar mrq] [--seeds 1 16]
+                                          [--sac-steps 2000] [--dqn-steps 20000] [--minatar-steps 12000]
+                                          [--mrq-steps 1000] [--mrq-widths 128 512]
 
 Each configuration trains with learning from the first step (``learning_starts=0``;
 MR.Q: after a warm-up of one batch, 256 random steps, taken in ``init`` and
 counted in the time but not in the steps) so every iteration takes its gradient
-steps; compile time (lower + compile) and run time (best of ``--repeats``) are
-measured separately. Updates/s count one gradient step of one seed as one
+steps (``dqn-minatar``: CNN DQN on Breakout-MinAtar at ``dqn_minatar.py``'s config, whose
+replay holds the run's steps up to 100,000); compile time (lower + compile) and run time
+(best of ``--repeats``) are measured separately. Updates/s count one gradient step of one seed as one
 update; for MR.Q one update is a value-and-policy step together with one step
 of the encoder (its bursts add up to one encoder step per environment step).
 """
@@ -15,6 +17,7 @@ of the encoder (its bursts add up to one encoder step per environment step).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import time
 
@@ -40,7 +43,8 @@ def bench(module, config, seeds: int, repeats: int) -> dict:
             "updates_per_s": updates / run_s}
 
 
-def configurations(algorithms: list[str], sac_steps: int, dqn_steps: int, mrq_steps: int, mrq_widths):
+def configurations(algorithms: list[str], sac_steps: int, dqn_steps: int, minatar_steps: int, mrq_steps: int,
+                   mrq_widths):
     if "mrq" in algorithms:
         mrq = importlib.import_module("purejaxrl.algorithms.mrq")
         for width in mrq_widths:
@@ -51,6 +55,12 @@ def configurations(algorithms: list[str], sac_steps: int, dqn_steps: int, mrq_st
         sac = importlib.import_module("purejaxrl.algorithms.sac")
         yield "SAC Pendulum-v1", sac, sac.Config(env="Pendulum-v1", total_timesteps=sac_steps,
                                                  learning_starts=0)
+    if "dqn-minatar" in algorithms:
+        from dqn_minatar import minatar_config
+
+        config = minatar_config("Breakout-MinAtar", minatar_steps, "cnn")
+        config = dataclasses.replace(config, learning_starts=0)
+        yield "dqn Breakout-MinAtar, CNN", importlib.import_module("purejaxrl.algorithms.dqn"), config
     if "dqn" not in algorithms:
         return
     dqn = importlib.import_module("purejaxrl.algorithms.dqn")
@@ -61,10 +71,12 @@ def configurations(algorithms: list[str], sac_steps: int, dqn_steps: int, mrq_st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--algorithms", nargs="+", default=["sac", "dqn"], choices=["sac", "dqn", "mrq"])
+    parser.add_argument("--algorithms", nargs="+", default=["sac", "dqn"],
+                        choices=["sac", "dqn", "dqn-minatar", "mrq"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--sac-steps", type=int, default=2000)
     parser.add_argument("--dqn-steps", type=int, default=20_000)
+    parser.add_argument("--minatar-steps", type=int, default=12_000)
     parser.add_argument("--mrq-steps", type=int, default=1000)
     parser.add_argument("--mrq-widths", type=int, nargs="+", default=[128, 512])
     parser.add_argument("--repeats", type=int, default=2)
@@ -72,7 +84,8 @@ def main() -> None:
     print(f"backend {jax.default_backend()}, devices {jax.devices()}")
     print("| algorithm | seeds | env steps | compile (s) | run (s) | env steps/s | updates/s |")
     print("|---|---|---|---|---|---|---|")
-    chosen = configurations(args.algorithms, args.sac_steps, args.dqn_steps, args.mrq_steps, args.mrq_widths)
+    chosen = configurations(args.algorithms, args.sac_steps, args.dqn_steps, args.minatar_steps,
+                            args.mrq_steps, args.mrq_widths)
     for name, module, config in chosen:
         for seeds in args.seeds:
             r = bench(module, config, seeds, args.repeats)

@@ -86,7 +86,7 @@ def add_and_sample(buffer: Replay, transitions: Any, keys: jax.Array, batch_size
 
     Gathered after the write, XLA:CPU fused the write into the gathers, which then had to read the
     old contents while the write went in place: it copied every buffer-sized array twice per
-    training iteration (DQN on MinAtar: 3 of every 4 ms). Here the batches are gathered from
+    training iteration (DQN on MinAtar: about two thirds of its time). Here the batches are gathered from
     ``buffer`` before the write, the slot it writes taken from ``transitions``, and the write is
     made to depend on the gathered batches (a select on ``slots < 0``, never true), which orders it
     after them: JAX has no control dependencies, and ``optimization_barrier`` did not order them."""
