@@ -68,6 +68,8 @@ def haar_orthogonal(gaussian: jax.Array) -> jax.Array:
     alone and in a batch.
     """
     n, k = gaussian.shape[-2:]
+    if n == 1:
+        return jnp.where(gaussian < 0, -1.0, 1.0).astype(gaussian.dtype)  # G = sign(g) |g|
     rows = jnp.arange(n)
 
     def reflect(j, carry):
@@ -84,9 +86,15 @@ def haar_orthogonal(gaussian: jax.Array) -> jax.Array:
         q = q - scale[..., None, None] * q_v[..., :, None] * v[..., None, :]
         return r, q
 
+    # At least two reflections (a zero column reflects to itself: v = 0): XLA inlines a one-trip
+    # loop and fuses the Gaussian's erfinv into it, whose bits then differ under vmap.
+    reflections = max(k, 2)
+    zero_columns = jnp.zeros((*gaussian.shape[:-1], reflections - k), gaussian.dtype)
+    padded = jnp.concatenate([gaussian, zero_columns], axis=-1)
     identity = jnp.broadcast_to(jnp.eye(n, dtype=gaussian.dtype), (*gaussian.shape[:-1], n))
-    r, q = jax.lax.fori_loop(0, k, reflect, (gaussian, identity))
-    return q[..., :k] * jnp.where(jnp.diagonal(r, axis1=-2, axis2=-1) < 0, -1.0, 1.0)[..., None, :]
+    r, q = jax.lax.fori_loop(0, reflections, reflect, (padded, identity))
+    diagonal = jnp.diagonal(r, axis1=-2, axis2=-1)[..., :k]
+    return q[..., :k] * jnp.where(diagonal < 0, -1.0, 1.0)[..., None, :]
 
 
 def dense(layer: Params, x: jax.Array) -> jax.Array:
