@@ -69,26 +69,28 @@ def train_and_report(
 
 
 def minatar_torsos_main(algorithm: ModuleType, name: str, config: Callable[[str, int, str], Any],
-                        description: str) -> None:
-    """``--env``, ``--seeds``, ``--total-timesteps``, ``--torso cnn mlp``, ``--markdown``: trains
-    ``config(env, total_timesteps, torso)`` for each torso, then prints P(CNN > MLP) and the table."""
+                        description: str, agents: tuple[str, ...] = ("cnn", "mlp")) -> None:
+    """``--env``, ``--seeds``, ``--total-timesteps``, ``--torso`` (some of ``agents``, the last
+    being the MLP baseline), ``--markdown``: trains ``config(env, total_timesteps, agent)`` for
+    each, then prints P(agent > MLP) for the others and the table."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--env", default="Breakout-MinAtar")
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--total-timesteps", type=int, default=10_000_000)
-    parser.add_argument("--torso", nargs="+", default=["cnn", "mlp"], choices=["cnn", "mlp"])
+    parser.add_argument("--torso", nargs="+", default=list(agents), choices=agents)
     add_markdown_option(parser)
     args = parser.parse_args()
 
-    metrics, results, walls = {}, {}, []
-    for torso in args.torso:
-        run_config = config(args.env, args.total_timesteps, torso)
-        metrics[torso], table = train_and_report(algorithm, f"{torso.upper()} {name}", run_config,
-                                                 args.seeds, key=0)
+    finals, results, walls = {}, {}, []
+    for agent in args.torso:
+        run_config = config(args.env, args.total_timesteps, agent)
+        metrics, table = train_and_report(algorithm, f"{agent.upper()} {name}", run_config, args.seeds, key=0)
+        finals[agent] = final_returns(metrics)
         results.update(table["results"])
         walls += table["extra"]["wall (s)"]
-    if set(metrics) == {"cnn", "mlp"}:
-        cnn, mlp = final_returns(metrics["cnn"]), final_returns(metrics["mlp"])
-        p, low, high = probability_of_improvement(cnn, mlp)
-        print(f"P(CNN > MLP) = {p:.2f} [95% CI {low:.2f}, {high:.2f}]")
+    baseline = agents[-1]
+    for agent in finals:
+        if agent != baseline and baseline in finals:
+            p, low, high = probability_of_improvement(finals[agent], finals[baseline])
+            print(f"P({agent.upper()} > {baseline.upper()}) = {p:.2f} [95% CI {low:.2f}, {high:.2f}]")
     print_table(results, args.markdown, extra={"wall (s)": walls})
