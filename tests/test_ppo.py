@@ -155,3 +155,15 @@ def test_continuous_ppo_learns_pendulum():
     actions = ppo.act(PENDULUM, one_state, jnp.full((7, 3), 100.0), jax.random.key(0))
     assert actions.shape == (7, 1)
     assert float(jnp.max(jnp.abs(actions))) <= 2.0  # clipped to the action space
+
+
+def test_the_critic_passes_over_a_rollout_in_chunks_of_time_steps(monkeypatch):
+    """``V(s_t)`` and ``V(s'_t)`` in passes of a few time steps (bounded memory) equal one pass."""
+    config = dataclasses.replace(CARTPOLE, num_envs=4, num_steps=6)
+    state = ppo.init(config, jax.random.key(2))
+    obs, final_obs = jax.random.normal(jax.random.key(3), (2, config.num_steps, config.num_envs, 4))
+    one_pass = ppo.value_head(config, state.params, jnp.stack([obs, final_obs]))
+    monkeypatch.setattr(ppo, "VALUE_ROWS_PER_PASS", 2 * 2 * config.num_envs)  # two steps a pass
+    values, next_values = ppo.values_and_next_values(config, state.params, None, obs, final_obs)
+    np.testing.assert_allclose(values, one_pass[0], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(next_values, one_pass[1], rtol=1e-6, atol=1e-6)
