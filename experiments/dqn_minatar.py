@@ -19,10 +19,9 @@ greedy policy's mean over 16 episodes, and P(CNN > MLP).
 
 from __future__ import annotations
 
-from learning_report import minatar_torsos_main
+from learning_report import MINATAR_HIDDEN_SIZES, minatar_torsos_main
 from purejaxrl.algorithms import dqn
 
-HIDDEN_SIZES = {"cnn": (128,), "mlp": (256, 256)}
 NUM_ENVS = 4  # Dopamine's one update every 4 environment steps
 
 
@@ -31,7 +30,7 @@ def minatar_config(env: str, total_timesteps: int, torso: str) -> dqn.Config:
         env=env, variant="dqn", total_timesteps=total_timesteps, num_envs=NUM_ENVS,
         buffer_size=100_000, batch_size=32, updates_per_step=1, learning_starts=1_000,
         target_update_period=1_000 // NUM_ENVS, double=False, torso=torso,
-        hidden_sizes=HIDDEN_SIZES[torso], activation="relu", lr=2.5e-4, adam_eps=3.125e-4,
+        hidden_sizes=MINATAR_HIDDEN_SIZES[torso], activation="relu", lr=2.5e-4, adam_eps=3.125e-4,
         gamma=0.99, epsilon_start=1.0, epsilon_end=0.01, epsilon_fraction=250_000 / total_timesteps,
     )
 

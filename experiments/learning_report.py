@@ -68,6 +68,11 @@ def train_and_report(
     return metrics, {"results": results, "extra": {"wall (s)": [wall, ""]}}
 
 
+MINATAR_HIDDEN_SIZES = {"cnn": (128,), "mlp": (256, 256)}
+"""Dense layers after the torso on MinAtar: MinAtar's own network (a 3x3 convolution of 16, dense 128)
+and gymnax-blines' MLP (two layers of 256)."""
+
+
 def minatar_torsos_main(algorithm: ModuleType, name: str, config: Callable[[str, int, str], Any],
                         description: str, agents: tuple[str, ...] = ("cnn", "mlp")) -> None:
     """``--env``, ``--seeds``, ``--total-timesteps``, ``--torso`` (some of ``agents``, the last

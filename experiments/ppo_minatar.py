@@ -18,10 +18,9 @@ the last 10% of training), IQM with a 95% bootstrap CI, the deterministic policy
 
 from __future__ import annotations
 
-from learning_report import minatar_torsos_main
+from learning_report import MINATAR_HIDDEN_SIZES, minatar_torsos_main
 from purejaxrl.algorithms import ppo
 
-HIDDEN_SIZES = {"cnn": (128,), "mlp": (256, 256)}
 AGENTS = ("cnn", "cnn-shared", "mlp")
 
 
@@ -30,7 +29,7 @@ def minatar_config(env: str, total_timesteps: int, agent: str) -> ppo.Config:
     return ppo.Config(
         env=env, total_timesteps=total_timesteps, num_envs=64, num_steps=128, num_epochs=4,
         num_minibatches=8, lr=5e-4, anneal_lr=False, gamma=0.999, gae_lambda=0.95, clip_eps=0.2,
-        ent_coef=0.01, vf_coef=0.5, max_grad_norm=0.5, torso=torso, hidden_sizes=HIDDEN_SIZES[torso],
+        ent_coef=0.01, vf_coef=0.5, max_grad_norm=0.5, torso=torso, hidden_sizes=MINATAR_HIDDEN_SIZES[torso],
         activation="relu", shared_torso=agent.endswith("-shared"),
     )
 

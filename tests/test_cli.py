@@ -87,7 +87,7 @@ def test_resume_and_sweep_errors_exit_2(tmp_path, capsys):
     assert "takes numbers" in capsys.readouterr().err
 
 
-def test_config_presets_load_and_flags_override_them(tmp_path, capsys):
+def test_config_presets_load_and_flags_override_them(tmp_path, capsys, monkeypatch):
     import json
     import pathlib
 
@@ -95,6 +95,7 @@ def test_config_presets_load_and_flags_override_them(tmp_path, capsys):
 
     from purejaxrl.cli import config_from_file
 
+    monkeypatch.syspath_prepend("experiments")  # a preset may name a torso there, as with PYTHONPATH
     presets = sorted(pathlib.Path("experiments/configs").glob("*.json"))
     for preset in presets:  # every preset is named after its algorithm and loads into its Config
         algorithm = ALGORITHMS[preset.name.split("_")[0]]
