@@ -369,21 +369,24 @@ def summarize(metrics: dict[str, np.ndarray], points: list[dict] | None, seeds: 
     finals = final_returns(metrics)
     diverged = finite.failed_seeds(metrics)
     finals = np.where(diverged, np.nan, finals)
-
-    def one(values: np.ndarray, bad: np.ndarray) -> dict:
-        without = np.isnan(values) & ~bad
-        return {"final_returns": [float(v) for v in values], **stats.summarize(values),
-                "num_finite": int(np.sum(~np.isnan(values))),
-                "diverged_seeds": [int(i) for i in np.flatnonzero(bad)],
-                "without_episodes_seeds": [int(i) for i in np.flatnonzero(without)]}
-
     summary = {"seeds": seeds, "env_steps": int(np.max(metrics["env_steps"])),
                "wall_seconds": round(wall_s, 3)}
     if points is None:
-        summary.update(one(finals, diverged))
+        summary.update(seed_statistics(finals, diverged))
     else:
-        summary["sweep"] = [{"point": p, **one(f, d)} for p, f, d in zip(points, finals, diverged)]
+        summary["sweep"] = [{"point": point, **seed_statistics(f, d)}
+                            for point, f, d in zip(points, finals, diverged)]
     return summary
+
+
+def seed_statistics(finals: np.ndarray, diverged: np.ndarray) -> dict:
+    """One configuration's entry of a summary: per-seed final returns (NaN for none), the statistics
+    over the seeds that have one, and which seeds diverged or finished no episode."""
+    without = np.isnan(finals) & ~diverged
+    return {"final_returns": [float(v) for v in finals], **stats.summarize(finals),
+            "num_finite": int(np.sum(~np.isnan(finals))),
+            "diverged_seeds": [int(i) for i in np.flatnonzero(diverged)],
+            "without_episodes_seeds": [int(i) for i in np.flatnonzero(without)]}
 
 
 class StopRequest:

@@ -110,12 +110,13 @@ def test_eval_names_points_by_value_and_prints_returns_as_people_write_them(pend
     assert all(len(v.split(".")[1]) == 2 for v in healthy)  # two decimals, no float32 digits
 
 
-def write_run(directory, *, env="CartPole-v1", finals=(100.0,), env_steps=1000, sweep=None, diverged=()):
+def write_run(directory, *, env="CartPole-v1", finals=(100.0,), env_steps=1000, sweep=None, diverged=(),
+              seed=0, lr=2.5e-4):
     """A finished run directory as ``runner.run`` writes it (config.json, summary.json), by hand."""
     directory.mkdir(parents=True)
-    config = {"env": env, "env_kwargs": [], "total_timesteps": env_steps}
+    config = {"env": env, "env_kwargs": [], "total_timesteps": env_steps, "lr": lr}
     record = {"config_type": "purejaxrl.algorithms.ppo.Config", "config": config, "seeds": len(finals),
-              "seed": 0, "sweep": sweep}
+              "seed": seed, "sweep": sweep}
     entry = {"final_returns": list(finals), "num_seeds": len(finals),
              "num_nan": sum(v is None for v in finals), "num_finite": sum(v is not None for v in finals),
              "mean": None, "std": None, "median": None, "iqm": None, "mean_ci": [None, None],
@@ -148,6 +149,30 @@ def test_compare_refuses_different_environments_and_prints_different_budgets(tmp
     assert "ran on CartPole-v1" in capsys.readouterr().err
     assert main(["compare", cartpole, longer]) == 0
     assert "note: the budgets differ: 1,000 env steps against 4,000" in capsys.readouterr().out
+
+
+def test_compare_pools_the_seeds_of_runs_of_one_config_started_with_different_seeds(tmp_path, capsys):
+    first = write_run(tmp_path / "s0", finals=(10.0, 20.0), seed=0)
+    second = write_run(tmp_path / "s1", finals=(None, 40.0), seed=1, diverged=(0,))
+    other = write_run(tmp_path / "b", finals=(15.0, 25.0, 35.0))
+    assert main(["compare", f"{first}+{second}", other]) == 0
+    out = capsys.readouterr().out
+    assert "     2      diverged" in out  # the second run's seed 0 is the pooled side's seed 2
+    assert "mean 23.33" in out and "over 3 of 4 seeds; 1 diverged (NaN/inf): seed 2" in out
+    assert f"P({first}+{second} > {other}) = 0.444" in out and "(3 seeds against 3 seeds)" in out
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"seed": 0}, "pools runs of the same base seed 0, which trained the same seed keys"),
+    ({"lr": 1e-3}, "differ in lr: seeds are pooled only from runs of one config"),
+    ({"env_steps": 2000}, "differ in env_steps, total_timesteps: seeds are pooled only"),
+])
+def test_compare_refuses_to_pool_runs_of_other_configs_or_the_same_seed(change, message, tmp_path, capsys):
+    first = write_run(tmp_path / "s0", finals=(10.0, 20.0), seed=0)
+    second = write_run(tmp_path / "s1", finals=(30.0, 40.0), **{"seed": 1, **change})
+    assert main(["compare", f"{first}+{second}", first]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err
 
 
 @pytest.mark.parametrize(("files", "message"), [

@@ -13,6 +13,7 @@ import sys
 from purejaxrl.cli.args import Parser, UsageError
 
 RUN_HELP = "run directory, DIR@FIELD=VALUE for one point of a sweep (e.g. runs/a@lr=0.001)"
+POOL_SEPARATOR = "+"  # compare runs/s0+runs/s1 ...: the seeds of runs of one config, pooled
 SEEDS_LISTED = 32  # the summary table lists every seed up to this many
 
 
@@ -283,9 +284,11 @@ def compare_command(argv: list[str]) -> int:
     """``purejaxrl compare A B``: both runs' final returns and P(A > B) with a bootstrap CI."""
     parser = Parser(prog="purejaxrl compare", description="Final returns of two finished runs (or sweep "
                     "points) on the same environment and the probability of improvement P(A > B), "
-                    "over the seeds with a final return.")
-    parser.add_argument("run_a", help=RUN_HELP)
-    parser.add_argument("run_b", help=RUN_HELP)
+                    "over the seeds with a final return. A side may pool the seeds of several runs of "
+                    "one config: runs/s0+runs/s1.")
+    parser.add_argument("run_a", help=RUN_HELP + "; A1+A2+... pools the seeds of runs of one config "
+                        "started with different --seed")
+    parser.add_argument("run_b", help="the same, for B")
     args = parser.parse_args(argv)
     try:
         sides = [comparison_side(spec) for spec in (args.run_a, args.run_b)]
@@ -320,7 +323,15 @@ def compare_command(argv: list[str]) -> int:
 
 
 def comparison_side(spec: str) -> dict:
-    """One side of ``compare``: its name, algorithm, environment, budget and summary (one point)."""
+    """One side of ``compare``: its name, algorithm, environment, budget and summary (one point);
+    ``A+B+...`` pools the seeds of several runs of one config (``pooled_side``)."""
+    parts = [spec] if pathlib.Path(spec).is_dir() else spec.split(POOL_SEPARATOR)
+    sides = [run_side(part) for part in parts]
+    return sides[0] if len(sides) == 1 else pooled_side(spec, sides)
+
+
+def run_side(spec: str) -> dict:
+    """One finished run (or sweep point) as a side of ``compare``."""
     from purejaxrl.rundir import read_record
 
     run, wanted = split_run_spec(spec)
@@ -331,8 +342,41 @@ def comparison_side(spec: str) -> dict:
     config = record.get("config", {})
     return {"name": spec, "algorithm": record.get("config_type", "?").rsplit(".", 2)[-2],
             "env": config.get("env"), "env_kwargs": config.get("env_kwargs") or [],
-            "env_steps": int(summary["env_steps"]),
+            "env_steps": int(summary["env_steps"]), "config": config, "seed": record.get("seed"),
+            "point": None if chosen is None else points[chosen],
             "summary": summary if chosen is None else summary["sweep"][chosen]}
+
+
+def pooled_side(name: str, sides: list[dict]) -> dict:
+    """The seeds of several runs of one config as one side (``runs/s0+runs/s1``: seeds trained in
+    separate processes, e.g. when all of them do not fit in memory at once). Refused unless the
+    runs share algorithm, config, sweep point and budget and have different base seeds (``--seed``):
+    runs of one base seed train the same seed keys, ``split(key(seed), seeds)``."""
+    import numpy as np
+
+    from purejaxrl.runner import seed_statistics
+
+    first = sides[0]
+    for side in sides[1:]:
+        differ = [key for key in ("algorithm", "point", "env_steps") if side[key] != first[key]]
+        differ += sorted(key for key in set(side["config"]) | set(first["config"])
+                         if side["config"].get(key) != first["config"].get(key))
+        if differ:
+            raise RunSpecError(f"{first['name']} and {side['name']} differ in {', '.join(differ)}: seeds are "
+                               "pooled only from runs of one config")
+    bases = [side["seed"] for side in sides]
+    repeated = next((seed for seed in bases if bases.count(seed) > 1), None)
+    if repeated is not None:
+        raise RunSpecError(f"{name} pools runs of the same base seed {repeated}, which trained the same seed "
+                           "keys; pool runs started with different --seed")
+    finals, diverged = [], []
+    for side in sides:
+        values = side["summary"]["final_returns"]
+        bad = set(side["summary"].get("diverged_seeds") or [])
+        finals += [np.nan if v is None else v for v in values]
+        diverged += [i in bad for i in range(len(values))]
+    summary = seed_statistics(np.array(finals, np.float64), np.array(diverged, bool))
+    return {**first, "name": name, "summary": summary}
 
 
 def check_comparable(a: dict, b: dict) -> None:
