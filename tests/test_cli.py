@@ -142,3 +142,14 @@ def test_cpu_threads_variable_is_applied_or_refused_clearly():
     assert bad.returncode == 2 and "PUREJAXRL_CPU_THREADS must be a positive integer" in bad.stderr
     good = cli("1")
     assert good.returncode == 0 and "CartPole-v1" in good.stdout.split()
+
+
+def test_a_run_larger_than_memory_is_one_line_that_says_what_needs_less(tmp_path, capsys):
+    # 65,536 envs x 16,384 steps of CartPole: about 216 GB of rollout, more than a machine lends
+    huge = ["--env", "CartPole-v1", "--num-envs", "65536", "--num-steps", "16384",
+            "--num-minibatches", "1024", "--total-timesteps", str(65536 * 16384), "--no-progress",
+            "--out", str(tmp_path / "run")]
+    assert main(["train", "ppo", *huge]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: out of memory: XLA could not allocate ") and err.count("\n") == 1
+    assert "GB (RESOURCE_EXHAUSTED); fewer --seeds or sweep points" in err

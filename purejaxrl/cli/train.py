@@ -471,10 +471,24 @@ def run_training(name: str, algo, config, run_args, sweep: dict, resume: bool = 
         if raised_while_training(error):
             raise
         raise UsageError(cli_words(str(error), name, run_args.out)) from None
+    except RuntimeError as error:  # jax.errors.JaxRuntimeError
+        if "RESOURCE_EXHAUSTED" not in str(error):
+            raise
+        raise UsageError(out_of_memory_message(str(error))) from None
     if distributed.is_primary():
         print(f"done in {time.perf_counter() - start:.1f}s (compile included)")
         print_summary(result.summary)
     return 0
+
+
+def out_of_memory_message(error: str) -> str:
+    """One line for XLA's ``RESOURCE_EXHAUSTED``: how much it asked for and what needs less."""
+    import re
+
+    asked = re.search(r"allocating (\d+) bytes", error)
+    size = f" {int(asked.group(1)) / 1e9:,.1f} GB" if asked else ""
+    return (f"out of memory: XLA could not allocate{size} (RESOURCE_EXHAUSTED); fewer --seeds or sweep "
+            "points, or fewer environment steps per iteration (num_envs x num_steps), need less")
 
 
 def catch_ctrl_c() -> None:
