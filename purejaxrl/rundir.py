@@ -485,7 +485,8 @@ class RunDir:
         if not self.primary:
             return
         (self.path / "summary.json").write_text(json.dumps(_json_safe(summary), indent=2) + "\n")
-        plot_learning_curves(run_curves(metrics, self.points), self.path / "learning_curve.png",
+        algorithm = self.record["config_type"].rsplit(".", 2)[-2]  # the legend names it: "ppo (n=4)"
+        plot_learning_curves(run_curves(metrics, self.points, algorithm), self.path / "learning_curve.png",
                              title=self.record["config"].get("env"))
         self.close()
 

@@ -95,6 +95,19 @@ def test_a_checkpoint_orbax_skips_is_an_error(tmp_path):
         directory.close()
 
 
+def test_the_learning_curve_is_labelled_with_the_algorithm_and_sweep_point(tmp_path, monkeypatch):
+    drawn = {}
+    monkeypatch.setattr("purejaxrl.plots.plot_learning_curves",
+                        lambda curves, path, title: drawn.update(curves))
+    points = [{"lr": 0.001}, {"lr": 0.01}]
+    directory = rundir.RunDir(tmp_path / "sweep", CONFIG, seeds=1, seed=0, sweep={"lr": [0.001, 0.01]},
+                              points=points, keep_checkpoints=3, resume=False)
+    metrics = {"env_steps": np.full((2, 1, 1), 16), "episode_return": np.ones((2, 1, 1), np.float32),
+               "episodes": np.ones((2, 1, 1), np.int32)}
+    directory.finish({"seeds": 1}, metrics)
+    assert sorted(drawn) == ["ppo lr=0.001", "ppo lr=0.01"]
+
+
 # --------------------------------------------------------------------------- 2: another run's files
 
 
