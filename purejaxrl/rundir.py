@@ -485,8 +485,8 @@ class RunDir:
         if not self.primary:
             return
         (self.path / "summary.json").write_text(json.dumps(_json_safe(summary), indent=2) + "\n")
-        algorithm = self.record["config_type"].rsplit(".", 2)[-2]  # the legend names it: "ppo (n=4)"
-        plot_learning_curves(run_curves(metrics, self.points, algorithm), self.path / "learning_curve.png",
+        plot_learning_curves(run_curves(metrics, self.points, recorded_algorithm(self.record)),
+                             self.path / "learning_curve.png",
                              title=self.record["config"].get("env"))
         self.close()
 
@@ -549,6 +549,11 @@ def read_record(path: str | pathlib.Path) -> dict:
         raise RunRecordError(f"{config_file} is not a complete run record: {problem}; restore it from a "
                              "copy or start a new run")
     return record
+
+
+def recorded_algorithm(record: dict) -> str:
+    """The algorithm's name in a run record (``"ppo"`` of ``purejaxrl.algorithms.ppo.Config``)."""
+    return record["config_type"].rsplit(".", 2)[-2]
 
 
 def record_problem(record: Any) -> str | None:

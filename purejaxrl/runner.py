@@ -314,12 +314,13 @@ def quantity_names(algorithm: Any, configs: Any, config_axes: Any, states: Any) 
 def algorithm_of(record: dict) -> ModuleType:
     """The algorithm module a run directory's ``config.json`` record was trained with."""
     from purejaxrl.algorithms import ALGORITHMS
+    from purejaxrl.rundir import recorded_algorithm
 
     config_type = record.get("config_type") if isinstance(record, dict) else None
     if not isinstance(config_type, str) or "." not in config_type:
         raise ValueError(f"the run record names no config class (its 'config_type' is {config_type!r}); "
                          "its config.json is damaged")
-    name = config_type.rsplit(".", 2)[-2]
+    name = recorded_algorithm(record)
     if name not in ALGORITHMS:
         raise ValueError(f"the run was trained with {name!r}, not a known algorithm "
                          f"({', '.join(ALGORITHMS)})")

@@ -332,7 +332,7 @@ def comparison_side(spec: str) -> dict:
 
 def run_side(spec: str) -> dict:
     """One finished run (or sweep point) as a side of ``compare``."""
-    from purejaxrl.rundir import read_record
+    from purejaxrl.rundir import read_record, recorded_algorithm
 
     run, wanted = split_run_spec(spec)
     record = read_record(run)
@@ -340,7 +340,7 @@ def run_side(spec: str) -> dict:
     points = run_points(record)
     chosen = choose_point(run, points, wanted, required=True)
     config = record.get("config", {})
-    return {"name": spec, "algorithm": record.get("config_type", "?").rsplit(".", 2)[-2],
+    return {"name": spec, "algorithm": recorded_algorithm(record),
             "env": config.get("env"), "env_kwargs": config.get("env_kwargs") or [],
             "env_steps": int(summary["env_steps"]), "config": config, "seed": record.get("seed"),
             "point": None if chosen is None else points[chosen],

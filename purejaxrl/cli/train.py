@@ -373,13 +373,13 @@ def refuse_changes_on_resume(flags: list[str]) -> None:
 
 def resume_training(name: str | None, run_args) -> int:
     """Continue the run in ``--resume DIR`` with its recorded algorithm, config, seeds and sweep."""
-    from purejaxrl.rundir import RunRecordError, config_from_record, read_record
+    from purejaxrl.rundir import RunRecordError, config_from_record, read_record, recorded_algorithm
 
     try:
         record = read_record(run_args.resume)
     except (FileNotFoundError, RunRecordError) as error:
         raise UsageError(f"--resume: {error}") from None
-    recorded = record["config_type"].rsplit(".", 2)[-2]
+    recorded = recorded_algorithm(record)
     if recorded not in algorithm_names():
         raise UsageError(f"--resume: {run_args.resume} was trained with {recorded!r}, not an algorithm "
                          f"train knows ({', '.join(algorithm_names())})")
