@@ -238,7 +238,7 @@ def meta_train(meta: MetaConfig, seed: int = 0, *, out: str | pathlib.Path | Non
         history: list[dict[str, np.ndarray]] = []
         sharding = seed_sharding(meta.population_size, 0)
         if directory is not None and resume:
-            carry, history = directory.restore(carry, seed_sharding(1, 0))
+            carry, history, _ = directory.restore(carry, seed_sharding(1, 0))
         if not history:
             carry["baseline"] = jnp.asarray([baseline_returns(meta, baseline_key)[env] for env in meta.envs])
         baseline = dict(zip(meta.envs, np.asarray(carry["baseline"]).tolist()))

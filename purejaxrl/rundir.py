@@ -312,10 +312,14 @@ class RunDir:
 
     # ------------------------------------------------------------------ checkpoints
 
-    def checkpoint(self, row: int, state: Any, history: list[dict[str, np.ndarray]]) -> None:
+    def checkpoint(self, row: int, state: Any, history: list[dict[str, np.ndarray]],
+                   wall_seconds: float | None = None) -> None:
+        """Rows ``0..row``: the state, the metric rows, their checksums and ``wall_seconds``, the
+        training time of these rows over every call that trained them (``None``: not known)."""
         metrics = stack_rows(history)
         leaves = to_host_leaves(state)
-        meta = {"rows_done": row + 1, "sha256": {"state": checksums(leaves), "history": checksums(metrics)}}
+        meta = {"rows_done": row + 1, "sha256": {"state": checksums(leaves), "history": checksums(metrics)},
+                "wall_seconds": wall_seconds}
         saved = self.manager.save(row, args=ocp.args.Composite(
             state=ocp.args.PyTreeSave(leaves),
             history=ocp.args.PyTreeSave(metrics),
@@ -337,9 +341,10 @@ class RunDir:
             self._rewrite_sinks([])
 
     def restore(self, template: Any, sharding: Any, rewrite_sinks: bool = True, fallback: bool = False
-                ) -> tuple[Any, list[dict[str, np.ndarray]]]:
-        """The newest checkpoint's state (placed like ``template``) and metric rows; the metric
-        files are cut back to the checkpoint when ``rewrite_sinks`` (a resume).
+                ) -> tuple[Any, list[dict[str, np.ndarray]], float | None]:
+        """The newest checkpoint's state (placed like ``template``), metric rows and training time
+        (``None`` for checkpoints written before it was recorded); the metric files are cut back to
+        the checkpoint when ``rewrite_sinks`` (a resume).
 
         A damaged newest checkpoint raises ``CheckpointError``; with ``fallback`` it is moved
         aside (``<row>.damaged``, kept for inspection) and the next older one is tried."""
@@ -374,7 +379,7 @@ class RunDir:
         history = [{k: np.asarray(v)[..., r] for k, v in restored.history.items()} for r in range(rows_done)]
         if rewrite_sinks and self.primary:
             self._rewrite_sinks(history)
-        return state, history
+        return state, history, restored.meta.get("wall_seconds")
 
     def _step_path(self, step: int) -> pathlib.Path:
         return self.path.absolute() / "checkpoints" / str(step)

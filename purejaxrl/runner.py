@@ -235,10 +235,11 @@ def run(
     )
     bar, checkpoint_rows = None, (None if resume else 0)  # how far a Ctrl-C got
     history: list[dict[str, np.ndarray]] = []
+    wall_before: float | None = 0.0  # training time of the restored rows (None: not recorded)
     try:  # the run directory (and its lock) is closed however the run ends
         if directory is not None and resume:
             if rundir.has_checkpoint(out):
-                state, history = directory.restore(state, sharding, fallback=fallback)
+                state, history, wall_before = directory.restore(state, sharding, fallback=fallback)
             else:  # stopped before its first checkpoint: the recorded run, from the start (warns)
                 directory.start_over()
         sink = None
@@ -261,6 +262,11 @@ def run(
                           seeds=seeds, points=None if points is None else len(points))
         started = time.perf_counter()
         already_complete, checkpoint_rows, compiled = len(history) == rows, len(history), set()
+        restored_rows = len(history)
+
+        def wall_seconds() -> float | None:
+            """Training time of the rows so far, over this call and the calls before a resume."""
+            return None if wall_before is None else wall_before + time.perf_counter() - started
         for row in range(len(history), rows):
             start, end = bounds[row]
             with bar.compiling(end - start not in compiled):  # a program's first call compiles it
@@ -275,7 +281,7 @@ def run(
             monitor.observe(row, history[-1])
             if directory is not None:
                 if (row + 1) % every == 0 or row + 1 == rows:
-                    directory.checkpoint(row, state, history)
+                    directory.checkpoint(row, state, history, wall_seconds())
                     checkpoint_rows = row + 1
             if sink is not None:
                 sink.log(history[-1])
@@ -283,7 +289,11 @@ def run(
         bar.close()
 
         metrics = stack_rows(history)
-        summary = summarize(metrics, points, seeds, time.perf_counter() - started)
+        trained_seconds = wall_seconds()
+        summary = summarize(metrics, points, seeds,
+                            time.perf_counter() - started if trained_seconds is None else trained_seconds)
+        if wall_before is None:  # resumed from a checkpoint that did not record it: this call's rows
+            summary["wall_seconds_since_row"] = restored_rows
         recorded = recorded_wall_seconds(out) if already_complete and directory is not None else None
         if recorded is not None:
             summary["wall_seconds"] = recorded  # nothing trained: keep summary.json as it is
@@ -353,7 +363,7 @@ def load(algorithm: Any, out: str | pathlib.Path) -> tuple[Any, Any, int]:
                               sweep=record["sweep"], points=points, keep_checkpoints=3, resume=True,
                               read_only=True)
     try:
-        state, history = directory.restore(template, sharding, rewrite_sinks=False)
+        state, history, _ = directory.restore(template, sharding, rewrite_sinks=False)
     finally:
         directory.close()
     return config, state, len(history)

@@ -250,6 +250,45 @@ def test_a_checkpoint_left_half_written_is_ignored_on_resume(tmp_path, finished_
         np.testing.assert_array_equal(resumed.metrics[key], finished_run.metrics[key])
 
 
+def back_to_first_checkpoint(finished, out, wall_seconds):
+    """A copy of the finished run ``finished`` in ``out`` with only its oldest checkpoint, whose
+    recorded training time is set to ``wall_seconds`` (removed if ``None``); returns its row."""
+    import shutil
+
+    shutil.copytree(finished, out)
+    checkpoints = out / "checkpoints"
+    steps = sorted(int(p.name) for p in checkpoints.iterdir() if p.name.isdigit())
+    for step in steps[1:]:
+        shutil.rmtree(checkpoints / str(step))
+    meta_file = checkpoints / str(steps[0]) / "meta" / "metadata"
+    meta = json.loads(meta_file.read_text())
+    assert 0 < meta["wall_seconds"] < json.loads((finished / "summary.json").read_text())["wall_seconds"]
+    meta.pop("wall_seconds")
+    meta_file.write_text(json.dumps(meta if wall_seconds is None else meta | {"wall_seconds": wall_seconds}))
+    (out / "summary.json").unlink()
+    return steps[0]
+
+
+def test_a_resumed_runs_wall_time_counts_the_rows_trained_before_the_resume(tmp_path, finished_run):
+    """``summary.json``'s ``wall_seconds`` is the training time of every row, not only of the rows
+    the resuming call trained: each checkpoint records the time of the rows it holds. A checkpoint
+    without that record (written by an older version) gives this call's time and says from which row."""
+    out = tmp_path / "resumed"
+    back_to_first_checkpoint(finished_run.out, out, wall_seconds=1e6)
+    started = time.perf_counter()
+    resumed = purejaxrl.run(ppo, CONFIG, seeds=SEEDS, out=out, resume=True, progress=False)
+    assert 1e6 < resumed.summary["wall_seconds"] <= 1e6 + time.perf_counter() - started
+    assert json.loads((out / "summary.json").read_text())["wall_seconds"] == resumed.summary["wall_seconds"]
+    assert "wall_seconds_since_row" not in resumed.summary
+
+    legacy = tmp_path / "legacy"
+    row = back_to_first_checkpoint(finished_run.out, legacy, wall_seconds=None)
+    started = time.perf_counter()
+    resumed = purejaxrl.run(ppo, CONFIG, seeds=SEEDS, out=legacy, resume=True, progress=False)
+    assert 0 < resumed.summary["wall_seconds"] <= time.perf_counter() - started
+    assert resumed.summary["wall_seconds_since_row"] == row + 1
+
+
 def test_host_leaves_round_trip_skips_zero_size_leaves():
     tree = {"empty": np.zeros((3, 0), np.float32), "key": jax.random.split(jax.random.key(1), 3),
             "x": np.arange(6, dtype=np.int32).reshape(3, 2)}
