@@ -135,6 +135,22 @@ def test_an_import_path_names_a_module_class_or_instance():
         ppo.Config(env="CartPole-v1", torso="user_networks:jnp")
 
 
+def test_a_config_files_module_torso_is_kept_or_replaced_by_torso_at_the_command_line(tmp_path):
+    """A preset (``--config``) whose torso is a user's module: other flags keep the module and its
+    fields; ``--torso mlp`` replaces it (tyro could not parse ``--torso`` over a module default)."""
+    from purejaxrl.cli.train import default_config, parse_config
+
+    preset = tmp_path / "preset.json"
+    preset.write_text('{"env": "CartPole-v1", '
+                      '"torso": {"import": "user_networks:Tiny", "fields": {"width": 8}}}')
+    default = default_config(ppo, str(preset))
+    kept = parse_config("ppo", ppo, ["--lr", "0.001"], default)
+    assert kept.torso == user_networks.Tiny(width=8) and kept.lr == 0.001
+    replaced = parse_config("ppo", ppo, ["--torso", "mlp", "--hidden-sizes", "32", "32"], default)
+    assert replaced.torso == "mlp" and replaced.hidden_sizes == (32, 32)
+    assert parse_config("ppo", ppo, ["--torso=auto"], default).torso == "auto"
+
+
 def test_torsos_that_cannot_work_are_refused_naming_the_field():
     class Local(user_networks.Tiny):
         pass

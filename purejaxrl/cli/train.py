@@ -222,19 +222,30 @@ def check_sweep(name: str, sweep: dict[str, list[float]], fields: dict[str, Conf
 
 def parse_config(name: str, algo, flags: list[str], default):
     """tyro's ``algo.Config`` from ``flags`` over ``default``; a mistake is one ``UsageError`` line, not
-    tyro's box. ``None`` after ``--help`` (tyro printed the help)."""
+    tyro's box. ``None`` after ``--help`` (tyro printed the help).
+
+    A ``--config`` file's torso may be a user's module (an import path resolves to one); tyro parses
+    ``--torso`` as text, so it parses over a built-in name and the module is kept unless ``--torso``
+    is given."""
     import tyro
 
+    module_torso = getattr(default, "torso", "auto")
+    if not isinstance(module_torso, str):
+        default = dataclasses.replace(default, torso="auto")
+        flags_torso = any(flag == "--torso" or flag.startswith("--torso=") for flag in flags)
     captured = io.StringIO()
     try:
         with contextlib.redirect_stderr(captured):
-            return tyro.cli(algo.Config, args=flags, default=default, prog=f"purejaxrl train {name}",
-                            description=config_description(name, algo))
+            config = tyro.cli(algo.Config, args=flags, default=default, prog=f"purejaxrl train {name}",
+                              description=config_description(name, algo))
     except SystemExit as stop:
         if stop.code in (0, None):
             return None
         message = tyro_message(captured.getvalue())
         raise UsageError(f"{message} (see purejaxrl train {name} --help)") from None
+    if not isinstance(module_torso, str) and not flags_torso:
+        config = dataclasses.replace(config, torso=module_torso)
+    return config
 
 
 def tyro_message(text: str) -> str:
