@@ -262,11 +262,11 @@ def run(
                           seeds=seeds, points=None if points is None else len(points))
         started = time.perf_counter()
         already_complete, checkpoint_rows, compiled = len(history) == rows, len(history), set()
-        restored_rows = len(history)
+        restored_rows, wall_known = len(history), wall_before is not None
 
-        def wall_seconds() -> float | None:
-            """Training time of the rows so far, over this call and the calls before a resume."""
-            return None if wall_before is None else wall_before + time.perf_counter() - started
+        def wall_seconds() -> float:
+            """Training time of the rows so far: this call's, plus the restored rows' where recorded."""
+            return (wall_before or 0.0) + time.perf_counter() - started
         for row in range(len(history), rows):
             start, end = bounds[row]
             with bar.compiling(end - start not in compiled):  # a program's first call compiles it
@@ -281,7 +281,7 @@ def run(
             monitor.observe(row, history[-1])
             if directory is not None:
                 if (row + 1) % every == 0 or row + 1 == rows:
-                    directory.checkpoint(row, state, history, wall_seconds())
+                    directory.checkpoint(row, state, history, wall_seconds() if wall_known else None)
                     checkpoint_rows = row + 1
             if sink is not None:
                 sink.log(history[-1])
@@ -289,10 +289,8 @@ def run(
         bar.close()
 
         metrics = stack_rows(history)
-        trained_seconds = wall_seconds()
-        summary = summarize(metrics, points, seeds,
-                            time.perf_counter() - started if trained_seconds is None else trained_seconds)
-        if wall_before is None:  # resumed from a checkpoint that did not record it: this call's rows
+        summary = summarize(metrics, points, seeds, wall_seconds())
+        if not wall_known:  # resumed from a checkpoint that did not record it: this call's rows
             summary["wall_seconds_since_row"] = restored_rows
         recorded = recorded_wall_seconds(out) if already_complete and directory is not None else None
         if recorded is not None:

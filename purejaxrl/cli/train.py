@@ -229,10 +229,11 @@ def parse_config(name: str, algo, flags: list[str], default):
     is given."""
     import tyro
 
-    module_torso = getattr(default, "torso", "auto")
-    if not isinstance(module_torso, str):
+    kept_torso = getattr(default, "torso", "auto")
+    if not isinstance(kept_torso, str):
         default = dataclasses.replace(default, torso="auto")
-        flags_torso = any(flag == "--torso" or flag.startswith("--torso=") for flag in flags)
+        if any(flag == "--torso" or flag.startswith("--torso=") for flag in flags):
+            kept_torso = None
     captured = io.StringIO()
     try:
         with contextlib.redirect_stderr(captured):
@@ -243,9 +244,7 @@ def parse_config(name: str, algo, flags: list[str], default):
             return None
         message = tyro_message(captured.getvalue())
         raise UsageError(f"{message} (see purejaxrl train {name} --help)") from None
-    if not isinstance(module_torso, str) and not flags_torso:
-        config = dataclasses.replace(config, torso=module_torso)
-    return config
+    return config if isinstance(kept_torso, str | None) else dataclasses.replace(config, torso=kept_torso)
 
 
 def tyro_message(text: str) -> str:
