@@ -229,11 +229,13 @@ def parse_config(name: str, algo, flags: list[str], default):
     is given."""
     import tyro
 
-    kept_torso = getattr(default, "torso", "auto")
-    if not isinstance(kept_torso, str):
+    module_torso = getattr(default, "torso", "auto")
+    if isinstance(module_torso, str):
+        module_torso = None
+    else:  # parse over a built-in name; --torso replaces the module
         default = dataclasses.replace(default, torso="auto")
         if any(flag == "--torso" or flag.startswith("--torso=") for flag in flags):
-            kept_torso = None
+            module_torso = None
     captured = io.StringIO()
     try:
         with contextlib.redirect_stderr(captured):
@@ -244,7 +246,7 @@ def parse_config(name: str, algo, flags: list[str], default):
             return None
         message = tyro_message(captured.getvalue())
         raise UsageError(f"{message} (see purejaxrl train {name} --help)") from None
-    return config if isinstance(kept_torso, str | None) else dataclasses.replace(config, torso=kept_torso)
+    return config if module_torso is None else dataclasses.replace(config, torso=module_torso)
 
 
 def tyro_message(text: str) -> str:
